@@ -1,0 +1,9 @@
+"""The hardware layer of neuroprop: torch-free (numpy; lava-nc only in its Lava backend).
+
+It reads and writes the export format, quantises float networks to Loihi fixed
+point, emulates Loihi's integer arithmetic in numpy, reports resources, and runs
+exports on Lava's Loihi simulator. It runs in both environments: the main one
+(numpy parts only) and ``.venv-lava`` (Python 3.10, lava-nc 0.10.0).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from neuroprop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""The ``neuroprop`` command line: train, evaluate, plot, export, run.
+
+Every user-facing problem ends as one line ``neuroprop: error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from hardware.errors import HardwareError
+from neuroprop.errors import NeuropropError
+
+
+def _default_run_dir(config_name: str, rule: str) -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config_name}-{rule}"
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from neuroprop.config import load_config
+    from neuroprop.training.trainer import CONFIG, Trainer
+
+    config_path = args.config
+    if args.resume and config_path is None:
+        if args.run_dir is None:
+            raise NeuropropError("--resume needs --run-dir: the run to continue")
+        config_path = Path(args.run_dir) / CONFIG
+        if not config_path.is_file():
+            raise NeuropropError(f"{args.run_dir}: nothing to resume (no {CONFIG}); "
+                                 "start it without --resume")
+    config = load_config(config_path, args.overrides)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config.name,
+                                                                       config.rule_name)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    summary = Trainer(config, run_dir, data_dir=args.data_dir,
+                      progress=False if args.no_progress else None).run(resume=args.resume)
+    print(f"{summary['rule']} on {summary['dataset']}: best epoch {summary['best_epoch']} "
+          f"of {summary['epochs']}, validation accuracy {summary['val_accuracy']:.4f}, "
+          f"test accuracy {summary['test_accuracy']:.4f}, "
+          f"{summary['seconds_per_epoch']:.2f} s/epoch  ({run_dir / 'summary.json'})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from neuroprop.training.trainer import accuracy, load_trained
+
+    exp = load_trained(Path(args.run_dir), data_dir=args.data_dir)
+    batch = exp.config.training.eval_batch_size
+    result = {"run_dir": str(args.run_dir),
+              "val_accuracy": accuracy(exp.network, exp.dataset.val, batch),
+              "test_accuracy": accuracy(exp.network, exp.dataset.test, batch)}
+    print(json.dumps(result))
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from neuroprop.training.plot import plot_learning_curves
+
+    runs = {}
+    for run_dir in map(Path, args.run_dirs):
+        summary_path = run_dir / "summary.json"
+        if not (run_dir / "metrics.jsonl").is_file():
+            raise NeuropropError(f"{run_dir}: no metrics.jsonl; pass run directories of "
+                                 "'neuroprop train'")
+        label = run_dir.name
+        if summary_path.is_file():
+            summary = json.loads(summary_path.read_text())
+            label = f"{summary['rule']} ({summary['dataset']}, {run_dir.name})"
+        runs[label] = run_dir
+    print(plot_learning_curves(runs, Path(args.out)))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from neuroprop.deploy.export import export_run
+
+    export_dir, report = export_run(Path(args.run_dir), out=args.out, data_dir=args.data_dir,
+                                    calibration_samples=args.calibration)
+    print(report)
+    print(f"export written to {export_dir}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from neuroprop.deploy.run import run_export
+
+    summary = run_export(Path(args.export_dir), split=args.split, limit=args.limit,
+                         use_float=args.float, data_dir=args.data_dir)
+    print(summary["table"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuroprop", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a network (default: small dense net on digits)")
+    train.add_argument("--config", type=Path, help="experiment YAML (default: "
+                       "configs/digits_dense.yaml)")
+    train.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="override config keys, e.g. rule=ebp optimizer.lr=0.05")
+    train.add_argument("--run-dir", type=Path, help="where the run is written "
+                       "(default: runs/<time>-<config>-<rule>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    train.add_argument("--data-dir", help="dataset folder (default: $NEUROPROP_DATA_DIR or ./data)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="re-score a saved run on validation and test")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--data-dir")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    plot = sub.add_parser("plot", help="validation accuracy per epoch of several runs, one figure")
+    plot.add_argument("run_dirs", nargs="+")
+    plot.add_argument("--out", default="learning_curves.png")
+    plot.set_defaults(func=cmd_plot)
+
+    export = sub.add_parser("export", help="export a trained run for neuromorphic hardware")
+    export.add_argument("--target", choices=["lava"], required=True)
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--out", type=Path, help="export folder (default: RUN_DIR/export-lava)")
+    export.add_argument("--calibration", type=int, default=1000,
+                        help="training samples used to choose the fixed-point exponents")
+    export.add_argument("--data-dir")
+    export.set_defaults(func=cmd_export)
+
+    run = sub.add_parser("run", help="run an export on Lava's Loihi simulator")
+    run.add_argument("--target", choices=["lava"], required=True)
+    run.add_argument("export_dir", type=Path)
+    run.add_argument("--split", choices=["train", "val", "test"], default="test")
+    run.add_argument("--limit", type=int, help="only the first N samples of the split")
+    run.add_argument("--float", action="store_true",
+                     help="Lava's floating-point models instead of bit-accurate fixed point")
+    run.add_argument("--data-dir")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (NeuropropError, HardwareError) as err:
+        print(f"neuroprop: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuroprop: interrupted; a training run continues with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deployment: from a trained run to the hardware layer (``hardware/``) and back."""

@@ -1,0 +1,1 @@
+"""Training: the epoch loop, checkpoints, metrics logs and learning-curve plots."""

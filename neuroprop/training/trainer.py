@@ -1,0 +1,298 @@
+"""The training loop: epochs, validation-driven early stopping, checkpoints, resume.
+
+A run directory holds::
+
+    config.yaml        the resolved experiment configuration
+    checkpoint.pt      the latest epoch's full state (weights, optimizer, RNGs, history)
+    best.pt            the weights of the epoch with the best validation accuracy
+    metrics.jsonl      one JSON line per epoch, then one for the final test evaluation
+    learning_curve.png validation accuracy per epoch
+    summary.json       the run's result (test accuracy measured once, on the best weights)
+
+The test set is evaluated exactly once, at the end, on the weights selected by
+validation accuracy (the reference code selected on the test set; we do not).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from neuroprop.config import ExperimentConfig, OptimizerConfig
+from neuroprop.data import Dataset, Split, load_dataset
+from neuroprop.errors import NeuropropError
+from neuroprop.network.network import Network
+from neuroprop.network.spec import NetworkSpec, parse_network
+from neuroprop.rules import LearningRule, make_rule
+from neuroprop.training.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
+from neuroprop.training.metrics import write_history
+from neuroprop.training.plot import plot_learning_curves
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CURVE = "learning_curve.png"
+
+
+@dataclass
+class Experiment:
+    """Everything a config builds: data, network, rule and optimizer."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    spec: NetworkSpec
+    network: Network
+    rule: LearningRule
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = None) -> Experiment:
+    """Seed the RNGs and build the experiment that ``config`` describes."""
+    seed_everything(config.training.seed)
+    dataset = load_dataset(
+        config.dataset.name,
+        data_dir=data_dir if data_dir is not None else config.dataset.data_dir,
+        val_fraction=config.dataset.val_fraction,
+        seed=config.training.seed,
+        limit=config.dataset.limit,
+    )
+    spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
+    rule = make_rule(config.rule)
+    network = Network(spec, feedback=rule.feedback)
+    optimizer = make_optimizer([p for p in network.parameters() if p.requires_grad],
+                               config.optimizer)
+    scheduler = None
+    if config.schedule.halve_every:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.schedule.halve_every, 0.5)
+    return Experiment(config, dataset, spec, network, rule, optimizer, scheduler)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def accuracy(network: Network, split: Split, batch_size: int = 1000) -> float:
+    """Fraction of samples whose greedy action (argmax Q) is the label."""
+    was_training = network.training
+    network.eval()
+    correct = 0
+    for x, y in split.batches(batch_size, shuffle=False):
+        correct += int((network(x).argmax(dim=1) == y).sum())
+    network.train(was_training)
+    return correct / max(len(split), 1)
+
+
+def _weights_finite(network: Network) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in network.parameters())
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "data": generator.get_state(),
+            "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def check_architecture(stored: dict, spec: NetworkSpec, source: Path) -> None:
+    """Refuse a checkpoint whose network differs from the one the config describes."""
+    if stored != spec.to_dict():
+        raise NeuropropError(
+            f"{source}: checkpoint holds another architecture than the config describes; "
+            "use the run's own config.yaml or a new --run-dir"
+        )
+
+
+class Trainer:
+    """Trains one experiment in ``run_dir``; ``run(resume=...)`` returns the summary dict."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: Path,
+                 data_dir: str | Path | None = None, progress: bool | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.data_dir = data_dir
+        self.progress = progress
+
+    def run(self, resume: bool = False) -> dict:
+        checkpoint_path = self.run_dir / CHECKPOINT
+        if checkpoint_path.exists() and not resume:
+            raise NeuropropError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it "
+                "or choose another --run-dir"
+            )
+        exp = build_experiment(self.config, self.data_dir)
+        generator = torch.Generator().manual_seed(self.config.training.seed + 1)
+        state = {"epoch": 0, "best_val": -math.inf, "best_epoch": 0, "since_best": 0,
+                 "history": [], "train_seconds": 0.0}
+        if resume and checkpoint_path.exists():
+            saved = load_checkpoint(checkpoint_path)
+            check_architecture(saved["network"], exp.spec, checkpoint_path)
+            exp.network.load_state_dict(saved["model"])
+            exp.optimizer.load_state_dict(saved["optimizer"])
+            if exp.scheduler is not None and saved.get("scheduler") is not None:
+                exp.scheduler.load_state_dict(saved["scheduler"])
+            _set_rng_state(saved["rng"], generator)
+            state = saved["progress"]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(self.config.to_dict(),
+                                                                sort_keys=False))
+        write_history(self.run_dir / METRICS, state["history"])
+
+        cfg = self.config.training
+
+        def patience_left() -> bool:
+            return cfg.patience is None or state["since_best"] < cfg.patience
+
+        while state["epoch"] < cfg.max_epochs and patience_left():
+            row = self._train_epoch(exp, generator, state["epoch"] + 1)
+            if not _weights_finite(exp.network) or not math.isfinite(row["train_loss"]):
+                self._diverged(exp, state, row)
+            state["epoch"] += 1
+            if row["val_accuracy"] > state["best_val"] + cfg.min_delta or state["best_epoch"] == 0:
+                state.update(best_val=row["val_accuracy"], best_epoch=state["epoch"], since_best=0)
+                save_checkpoint(self.run_dir / BEST, {
+                    "model": exp.network.state_dict(), "network": exp.spec.to_dict(),
+                    "epoch": state["epoch"], "val_accuracy": row["val_accuracy"]})
+            else:
+                state["since_best"] += 1
+            if exp.scheduler is not None:
+                exp.scheduler.step()
+            state["history"].append(row)
+            state["train_seconds"] += row["seconds"]
+            save_checkpoint(checkpoint_path, {
+                "model": exp.network.state_dict(), "network": exp.spec.to_dict(),
+                "optimizer": exp.optimizer.state_dict(),
+                "scheduler": exp.scheduler.state_dict() if exp.scheduler else None,
+                "rng": _rng_state(generator), "progress": state,
+                "config": self.config.to_dict()})
+            write_history(self.run_dir / METRICS, state["history"])
+            self._report(row)
+        return self._finish(exp, state, "max_epochs" if patience_left() else "early_stopping")
+
+    def _train_epoch(self, exp: Experiment, generator: torch.Generator, epoch: int) -> dict:
+        cfg = self.config.training
+        exp.network.train()
+        start = time.perf_counter()
+        reward = loss = 0.0
+        count = 0
+        batches = exp.dataset.train.batches(cfg.batch_size, shuffle=True, generator=generator)
+        total = math.ceil(len(exp.dataset.train) / cfg.batch_size)
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
+                   disable=None if self.progress is None else not self.progress, file=sys.stderr)
+        for x, y in bar:
+            exp.optimizer.zero_grad(set_to_none=False)
+            result = exp.rule.step(exp.network, x, y)
+            exp.optimizer.step()
+            reward += result.reward_sum
+            loss += result.loss_sum
+            count += result.count
+            bar.set_postfix(reward=f"{reward / max(count, 1):.3f}", refresh=False)
+        train_seconds = time.perf_counter() - start
+        row = {"event": "epoch", "epoch": epoch,
+               "lr": exp.optimizer.param_groups[0]["lr"],
+               "train_reward_rate": reward / max(count, 1),
+               "train_loss": loss / max(count, 1),
+               "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size)}
+        if cfg.monitor_test:
+            row["test_accuracy_monitor"] = accuracy(exp.network, exp.dataset.test,
+                                                    cfg.eval_batch_size)
+        row["train_seconds"] = train_seconds
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    def _report(self, row: dict) -> None:
+        tqdm.write(
+            f"epoch {row['epoch']:4d}  reward {row['train_reward_rate']:.4f}  "
+            f"val {row['val_accuracy']:.4f}  lr {row['lr']:.3g}  {row['seconds']:.1f} s",
+            file=sys.stderr,
+        )
+
+    def _diverged(self, exp: Experiment, state: dict, row: dict) -> None:
+        epoch = state["epoch"] + 1
+        write_history(self.run_dir / METRICS,
+                      state["history"] + [{**row, "event": "diverged", "epoch": epoch}])
+        write_json(self.run_dir / SUMMARY, self._summary_fields(exp, state) | {
+            "status": "diverged", "diverged_epoch": epoch})
+        kept = (f"the last good checkpoint (epoch {state['epoch']}) is kept in "
+                f"{self.run_dir / CHECKPOINT}" if state["epoch"] else "no epoch completed")
+        raise NeuropropError(
+            f"weights diverged (NaN/inf) in epoch {epoch}; {kept}; lower optimizer.lr "
+            "and train again (--resume continues from the checkpoint)"
+        )
+
+    def _summary_fields(self, exp: Experiment, state: dict) -> dict:
+        epochs = state["epoch"]
+        return {
+            "name": self.config.name,
+            "rule": exp.rule.name,
+            "dataset": exp.dataset.name,
+            "substrate": exp.spec.substrate,
+            "epochs": epochs,
+            "best_epoch": state["best_epoch"],
+            "val_accuracy": state["best_val"] if epochs else None,
+            "seconds_per_epoch": state["train_seconds"] / epochs if epochs else None,
+            "train_reward_rate": state["history"][-1]["train_reward_rate"] if epochs else None,
+            "parameters": sum(p.numel() for p in exp.network.parameters()),
+            "run_dir": str(self.run_dir),
+        }
+
+    def _finish(self, exp: Experiment, state: dict, stop_reason: str) -> dict:
+        best = load_checkpoint(self.run_dir / BEST)
+        exp.network.load_state_dict(best["model"])
+        test = accuracy(exp.network, exp.dataset.test, self.config.training.eval_batch_size)
+        history = state["history"] + [{"event": "test", "best_epoch": state["best_epoch"],
+                                       "test_accuracy": test}]
+        write_history(self.run_dir / METRICS, history)
+        plot_learning_curves({f"{exp.rule.name} ({exp.dataset.name})": self.run_dir},
+                             self.run_dir / CURVE)
+        summary = self._summary_fields(exp, state) | {
+            "status": "finished", "stop_reason": stop_reason, "test_accuracy": test}
+        write_json(self.run_dir / SUMMARY, summary)
+        return summary
+
+
+def load_trained(run_dir: Path, data_dir: str | Path | None = None) -> Experiment:
+    """Rebuild a finished run's experiment with its best weights loaded."""
+    from neuroprop.config import config_from_dict, load_yaml
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise NeuropropError(f"{run_dir}: not a run directory (no {CONFIG}); "
+                             "pass the --run-dir of a 'neuroprop train' run")
+    raw = load_yaml(run_dir / CONFIG)
+    exp = build_experiment(config_from_dict(raw, raw.get("name", "experiment")), data_dir)
+    best = load_checkpoint(run_dir / BEST)
+    check_architecture(best["network"], exp.spec, run_dir / BEST)
+    exp.network.load_state_dict(best["model"])
+    exp.network.eval()
+    return exp

@@ -1,0 +1,67 @@
+import pytest
+
+from neuroprop.config import (
+    DEFAULT_CONFIG,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    parse_override,
+)
+from neuroprop.errors import NeuropropError
+
+NET = {"layers": [{"type": "dense", "units": 4}, {"type": "output"}]}
+
+
+def test_default_config_is_the_digits_dense_experiment():
+    config = load_config()
+    assert DEFAULT_CONFIG.name == "digits_dense.yaml"
+    assert config.dataset.name == "digits"
+    assert config.rule_name == "brainprop"
+    assert config.name == "digits_dense"
+
+
+def test_overrides_set_nested_keys_and_turn_a_rule_name_into_a_section():
+    raw = apply_overrides({"rule": "brainprop", "optimizer": {"lr": 0.1}},
+                          ["optimizer.lr=0.5", "rule.epsilon=0.1", "training.seed=3"])
+    assert raw == {"rule": {"name": "brainprop", "epsilon": 0.1}, "optimizer": {"lr": 0.5},
+                   "training": {"seed": 3}}
+    assert apply_overrides({"rule": "brainprop"}, ["rule=ebp"]) == {"rule": "ebp"}
+
+
+def test_ints_are_accepted_where_floats_are_expected():
+    assert config_from_dict({"network": NET, "optimizer": {"lr": 1}}).optimizer.lr == 1.0
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"network": NET, "optimiser": {}}, "optimiser: unknown key; valid keys are"),
+    ({"network": NET, "optimizer": {"lr": "fast"}}, "optimizer.lr: expected float, got 'fast'"),
+    ({"network": NET, "training": {"batch_size": 1.5}}, "training.batch_size: expected int"),
+    ({"network": NET, "training": {"batch_size": True}}, "training.batch_size: expected int"),
+    ({"network": NET, "optimizer": {"lr": -1}}, "optimizer.lr: expected a positive number"),
+    ({"network": NET, "optimizer": {"name": "lbfgs"}}, "optimizer.name: expected one of sgd"),
+    ({"network": NET, "dataset": {"val_fraction": 1.5}}, "dataset.val_fraction"),
+    ({"network": NET, "training": "fast"}, "training: expected a mapping"),
+    ({}, "network: missing"),
+])
+def test_bad_configs_get_one_line_naming_the_key(raw, message):
+    with pytest.raises(NeuropropError, match=message) as err:
+        config_from_dict(raw)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_override_syntax_is_explained():
+    with pytest.raises(NeuropropError, match="expected key=value"):
+        parse_override("optimizer.lr")
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(NeuropropError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("network: [unclosed\n")
+    with pytest.raises(NeuropropError, match="not valid YAML at line"):
+        load_config(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(NeuropropError, match="expected a mapping"):
+        load_config(listing)
