@@ -1,0 +1,234 @@
+"""Every way the data can be missing or broken ends in one line naming the problem and fix."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_files import (
+    accept_as_official,
+    idx_bytes,
+    single_line,
+    write_cifar_folder,
+    write_mnist_files,
+)
+
+from neuroprop.data import DATASETS, download, load_dataset, mnist, resolve_data_dir
+from neuroprop.data.cifar import CIFAR10
+from neuroprop.errors import NeuropropError
+
+GZ_FILES = [f"{stem}.gz" for stem in mnist.FILES]
+
+
+def error_of(*args, **kwargs) -> str:
+    with pytest.raises(NeuropropError) as error:
+        load_dataset(*args, **kwargs)
+    message = str(error.value)
+    assert single_line(message), message
+    return message
+
+
+def test_unknown_name_lists_the_valid_ones() -> None:
+    message = error_of("mnits")
+    assert "'mnits'" in message and all(name in message for name in DATASETS)
+
+
+def test_missing_folder_without_download_names_folder_files_and_fix(tmp_path: Path) -> None:
+    message = error_of("mnist", tmp_path, download=False)
+    assert message.startswith(f"mnist: no data in {tmp_path / 'mnist'} ")
+    assert all(name in message for name in GZ_FILES)
+    assert "--data-dir" in message and "NEUROPROP_DATA_DIR" in message
+
+
+def test_failing_download_gives_one_line_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tried = []
+
+    def unreachable(url: str, timeout: float):
+        tried.append((url, timeout))
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(download, "_open_url", unreachable)
+    message = error_of("fashion_mnist", tmp_path)
+    folder = tmp_path / "fashion_mnist"
+    assert message.startswith(f"fashion_mnist: no data in {folder} ")
+    assert "download failed" in message and "Name or service not known" in message
+    assert all(name in message for name in GZ_FILES) and "NEUROPROP_DATA_DIR" in message
+    # every mirror was tried for the first file, then it gave up
+    assert [url for url, _ in tried] == [m + GZ_FILES[0] for m in mnist.FASHION_MNIST_MIRRORS]
+    assert all(timeout <= 10 for _, timeout in tried)
+    assert not folder.exists()  # the folder it made for the download is gone again
+
+
+def _serve(files: dict[str, bytes], served: list[str]):
+    def open_url(url: str, timeout: float) -> io.BytesIO:
+        served.append(url)
+        return io.BytesIO(files[url.rsplit("/", 1)[1]])
+    return open_url
+
+
+def test_download_fetches_missing_files_and_checks_md5(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "source"
+    written = write_mnist_files(source, gz=True)
+    accept_as_official(monkeypatch, mnist.MNIST_MD5, sorted(source.iterdir()))
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    (source / GZ_FILES[1]).rename(folder / GZ_FILES[1])  # one file already there
+    served: list[str] = []
+    monkeypatch.setattr(download, "_open_url", _serve(
+        {path.name: path.read_bytes() for path in source.iterdir()}, served))
+    dataset = load_dataset("mnist", tmp_path / "data", val_fraction=0.0)
+    assert sorted(url.rsplit("/", 1)[1] for url in served) == sorted(set(GZ_FILES) -
+                                                                      {GZ_FILES[1]})
+    assert sorted(p.name for p in folder.iterdir()) == sorted(GZ_FILES)  # no .part files
+    assert dataset.train.y.tolist() == written[mnist.TRAIN_LABELS].tolist()
+
+
+def test_download_with_wrong_md5_is_rejected(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[str] = []
+    monkeypatch.setattr(download, "_open_url", _serve(
+        dict.fromkeys(GZ_FILES, b"<html>not the file</html>"), served))
+    message = error_of("mnist", tmp_path)
+    assert "download failed" in message and mnist.MNIST_MD5[GZ_FILES[0]] in message
+    assert not (tmp_path / "mnist").exists()  # no partial file, no empty folder
+
+
+def test_local_file_with_wrong_md5_is_named(tmp_path: Path) -> None:
+    write_mnist_files(tmp_path / "mnist", gz=True)  # not the official files
+    message = error_of("mnist", tmp_path, download=False)
+    assert str(tmp_path / "mnist" / GZ_FILES[0]) in message
+    assert mnist.MNIST_MD5[GZ_FILES[0]] in message and "official" in message
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"\x00\x00\x0c\x03" + bytes(20), "bad magic number"),
+    (idx_bytes(np.zeros((60, 28, 28), np.uint8))[:-100], "truncated"),
+    (b"\x00\x00", "bad magic number"),
+], ids=["magic", "truncated", "empty"])
+def test_corrupt_idx_file_is_named(tmp_path: Path, content: bytes, expect: str) -> None:
+    folder = tmp_path / "mnist"
+    write_mnist_files(folder, gz=False)
+    (folder / mnist.TRAIN_IMAGES).write_bytes(content)
+    message = error_of("mnist", tmp_path, download=False)
+    assert str(folder / mnist.TRAIN_IMAGES) in message and expect in message
+
+
+def test_truncated_gz_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "mnist"
+    write_mnist_files(folder, gz=True)
+    path = folder / GZ_FILES[0]
+    path.write_bytes(path.read_bytes()[:200])
+    accept_as_official(monkeypatch, mnist.MNIST_MD5, sorted(folder.iterdir()))
+    message = error_of("mnist", tmp_path, download=False)
+    assert str(path) in message and "not a valid IDX file" in message
+
+
+def test_mismatched_labels_are_named(tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    write_mnist_files(folder, gz=False, n_train=60)
+    (folder / mnist.TRAIN_LABELS).write_bytes(idx_bytes(np.zeros(59, np.uint8)))
+    message = error_of("mnist", tmp_path, download=False)
+    assert str(folder / mnist.TRAIN_LABELS) in message
+
+
+def _write_cifar10(tmp_path: Path) -> Path:
+    write_cifar_folder(tmp_path / "cifar10", CIFAR10.folder, CIFAR10.train_files,
+                       CIFAR10.test_files, CIFAR10.label_key, 10, per_file=5)
+    return tmp_path / "cifar10" / CIFAR10.folder
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a pickle", b"", b"\x80\x02K\x05."],
+                         ids=["garbage", "empty", "an-int"])
+def test_corrupt_cifar_batch_is_named(tmp_path: Path, content: bytes) -> None:
+    batches = _write_cifar10(tmp_path)
+    (batches / "data_batch_3").write_bytes(content)
+    message = error_of("cifar10", tmp_path, download=False)
+    assert str(batches / "data_batch_3") in message and "not a CIFAR python batch" in message
+
+
+def test_incomplete_cifar_folder_is_named(tmp_path: Path) -> None:
+    batches = _write_cifar10(tmp_path)
+    (batches / "test_batch").unlink()
+    message = error_of("cifar10", tmp_path, download=False)
+    assert str(batches) in message and "test_batch" in message
+
+
+def test_corrupt_cifar_archive_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from neuroprop.data import cifar
+
+    archive = tmp_path / "cifar10" / CIFAR10.archive
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(b"not a tar archive" * 100))
+    monkeypatch.setattr(cifar, "CIFAR10", dataclasses.replace(
+        CIFAR10, md5=download.md5_of(archive)))
+    message = error_of("cifar10", tmp_path, download=False)
+    assert str(archive) in message and "cannot unpack" in message
+    assert sorted(p.name for p in archive.parent.iterdir()) == [CIFAR10.archive]
+
+
+def test_cifar_archive_with_wrong_md5_is_named(tmp_path: Path) -> None:
+    archive = tmp_path / "cifar100" / "cifar-100-python.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"\x1f\x8b truncated")
+    message = error_of("cifar100", tmp_path, download=False)
+    assert str(archive) in message and "eb9058c3a382ffc7106e4002c42a8d85" in message
+
+
+def test_tiny_imagenet_without_pillow_says_how_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "tiny_imagenet" / "tiny-imagenet-200"
+    root.mkdir(parents=True)
+    (root / "wnids.txt").write_text("n01443537\n")
+    monkeypatch.setitem(sys.modules, "PIL", None)  # makes "from PIL import Image" fail
+    message = error_of("tiny_imagenet", tmp_path, download=False)
+    assert "Pillow" in message and "pip install pillow" in message
+
+
+def test_tiny_imagenet_broken_jpeg_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("PIL", reason="Pillow is absent: cannot decode JPEG files")
+    root = tmp_path / "tiny_imagenet" / "tiny-imagenet-200"
+    images = root / "train" / "n01443537" / "images"
+    images.mkdir(parents=True)
+    (root / "wnids.txt").write_text("n01443537\n")
+    (root / "val").mkdir()
+    (root / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn01443537\t0\t0\t63\t63\n")
+    (images / "n01443537_0.JPEG").write_bytes(b"\xff\xd8 not really a jpeg")
+    message = error_of("tiny_imagenet", tmp_path, download=False)
+    assert str(images / "n01443537_0.JPEG") in message and "cannot decode" in message
+
+
+@pytest.mark.parametrize("kwargs, expect", [({"val_fraction": 1.0}, "val_fraction"),
+                                            ({"val_fraction": -0.1}, "val_fraction"),
+                                            ({"limit": 0}, "limit")])
+def test_bad_arguments_are_named(kwargs: dict, expect: str) -> None:
+    assert expect in error_of("digits", **kwargs)
+
+
+def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROPROP_DATA_DIR", str(tmp_path / "from-env"))
+    assert resolve_data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    assert resolve_data_dir(None) == tmp_path / "from-env"
+    monkeypatch.delenv("NEUROPROP_DATA_DIR")
+    assert resolve_data_dir(None) == Path("data")
+    monkeypatch.setenv("NEUROPROP_DATA_DIR", str(tmp_path / "env-data"))
+    message = error_of("cifar10", download=False)
+    assert str(tmp_path / "env-data" / "cifar10") in message
+
+
+def test_partly_missing_files_are_listed(tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    write_mnist_files(folder, gz=False)
+    (folder / mnist.TEST_LABELS).unlink()
+    message = error_of("mnist", tmp_path, download=False)
+    assert message.startswith(f"mnist: incomplete data in {folder} (expected "
+                              f"{mnist.TEST_LABELS}.gz)")
+    assert "downloading is off" in message

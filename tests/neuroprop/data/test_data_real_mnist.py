@@ -1,0 +1,41 @@
+"""The real MNIST files in /work/shared/data (read-only) load with the official split sizes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuroprop.data import load_dataset, mnist
+from neuroprop.data.idx import read_idx
+
+SHARED = Path("/work/shared/data")
+pytestmark = pytest.mark.skipif(not (SHARED / "mnist").is_dir(),
+                                reason=f"no real MNIST here: {SHARED / 'mnist'} is missing")
+
+
+def _rows(x: np.ndarray, y: np.ndarray) -> Counter:
+    return Counter(zip((row.tobytes() for row in x.reshape(len(x), -1)), y.tolist(),
+                       strict=True))
+
+
+def test_real_mnist_sizes_and_validation_from_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROPROP_DATA_DIR", str(SHARED))  # resolved from the environment
+    dataset = load_dataset("mnist", val_fraction=0.1, seed=0, download=False)
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (54000, 6000, 10000)
+    assert tuple(dataset.train.x.shape) == (54000, 1, 28, 28)
+    train_x = read_idx("mnist", SHARED / "mnist" / f"{mnist.TRAIN_IMAGES}.gz")
+    train_y = read_idx("mnist", SHARED / "mnist" / f"{mnist.TRAIN_LABELS}.gz")
+    assert train_x.shape == (60000, 28, 28)
+    # train and val are a disjoint division of the official training set...
+    parts = _rows(dataset.train.x.numpy(), dataset.train.y.numpy()) + \
+        _rows(dataset.val.x.numpy(), dataset.val.y.numpy())
+    assert parts == _rows(train_x, train_y)
+    # ...stratified, and the test split is the official t10k set untouched
+    assert np.abs(np.bincount(dataset.val.y.numpy()) - 0.1 * np.bincount(train_y)).max() < 1
+    test_x = read_idx("mnist", SHARED / "mnist" / f"{mnist.TEST_IMAGES}.gz")
+    np.testing.assert_array_equal(dataset.test.x.numpy()[:, 0], test_x)
+    x, _ = next(dataset.test.batches(10000, shuffle=False))
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
