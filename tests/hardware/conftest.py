@@ -1,0 +1,151 @@
+"""Random float networks and inputs for the hardware tests (numpy only, no lava).
+
+Use the fixtures ``make_network`` and ``make_inputs`` (they return the functions
+below) so that tests in any subfolder can build networks without importing this file.
+
+Kinds (all on an 8x8 single-channel image by default, 10 classes):
+
+- ``dense``:   flatten -> dense 32 relu -> dense 16 relu -> dense 10
+- ``conv``:    conv 4 3x3 s1 p1 relu -> conv 4 3x3 s2 p1 relu -> flatten -> dense 32 relu
+               -> dense 10
+- ``loccon``:  loccon 4 3x3 s1 relu -> loccon 4 3x3 s2 relu -> flatten -> dense 32 relu
+               -> dense 10
+- ``maxpool``: conv 4 3x3 s1 p1 relu -> maxpool 2x2 s2 -> flatten -> dense 10
+
+Weights are He-normal (std sqrt(2 / fan_in), sqrt(1 / fan_in) for the linear output)
+times ``weight_gain``, so activations keep their scale from layer to layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from hardware.graph import HardwareNetwork, Layer
+
+KINDS = ("dense", "conv", "loccon", "maxpool")
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _conv(
+    in_shape: tuple[int, int, int], out_channels: int, stride: int, padding: int, kind: str
+) -> Layer:
+    channels, height, width = in_shape
+    out_shape = (
+        out_channels,
+        _out_size(height, 3, stride, padding),
+        _out_size(width, 3, stride, padding),
+    )
+    return Layer(
+        type=kind,
+        in_shape=in_shape,
+        out_shape=out_shape,
+        activation="relu",
+        kernel=(3, 3),
+        stride=(stride, stride),
+        padding=(padding, padding),
+    )
+
+
+def _architecture(
+    kind: str, input_shape: tuple[int, int, int], hidden: int, channels: int, classes: int
+) -> list[Layer]:
+    layers: list[Layer] = []
+    shape: tuple[int, ...] = input_shape
+    if kind == "conv":
+        layers.append(_conv(input_shape, channels, 1, 1, "conv2d"))
+        layers.append(_conv(layers[-1].out_shape, channels, 2, 1, "conv2d"))
+    elif kind == "loccon":
+        layers.append(_conv(input_shape, channels, 1, 0, "loccon2d"))
+        layers.append(_conv(layers[-1].out_shape, channels, 2, 0, "loccon2d"))
+    elif kind == "maxpool":
+        layers.append(_conv(input_shape, channels, 1, 1, "conv2d"))
+        c, h, w = layers[-1].out_shape
+        layers.append(
+            Layer(
+                type="maxpool2d",
+                in_shape=(c, h, w),
+                out_shape=(c, _out_size(h, 2, 2, 0), _out_size(w, 2, 2, 0)),
+                kernel=(2, 2),
+                stride=(2, 2),
+                padding=(0, 0),
+            )
+        )
+    elif kind != "dense":
+        raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
+    if layers:
+        shape = layers[-1].out_shape
+    flat = int(np.prod(shape))
+    layers.append(Layer(type="flatten", in_shape=tuple(shape), out_shape=(flat,)))
+    widths = {"dense": [hidden, hidden // 2], "maxpool": []}.get(kind, [hidden])
+    size = flat
+    for width in widths:
+        layers.append(Layer(type="dense", in_shape=(size,), out_shape=(width,), activation="relu"))
+        size = width
+    layers.append(Layer(type="dense", in_shape=(size,), out_shape=(classes,), activation="linear"))
+    return layers
+
+
+def _fan_in(layer: Layer) -> int:
+    if layer.type == "dense":
+        return layer.in_shape[0]
+    return layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
+
+
+def _weight_shape(layer: Layer) -> tuple[int, ...]:
+    if layer.type == "dense":
+        return (layer.out_shape[0], layer.in_shape[0])
+    out_channels, out_h, out_w = layer.out_shape
+    if layer.type == "conv2d":
+        return (out_channels, layer.in_shape[0], *layer.kernel)
+    return (out_h * out_w, out_channels, layer.in_shape[0] * layer.kernel[0] * layer.kernel[1])
+
+
+def random_network(
+    kind: str = "dense",
+    seed: int = 0,
+    *,
+    input_shape: tuple[int, int, int] = (1, 8, 8),
+    hidden: int = 32,
+    channels: int = 4,
+    classes: int = 10,
+    input_scale: float = 1 / 16,
+    weight_gain: float = 1.0,
+) -> HardwareNetwork:
+    """A float (unquantised) HardwareNetwork of ``kind`` with He-normal weights."""
+    rng = np.random.default_rng(seed)
+    layers = _architecture(kind, tuple(input_shape), hidden, channels, classes)
+    for layer in layers:
+        if layer.has_weights:
+            gain = 2.0 if layer.activation == "relu" else 1.0
+            std = weight_gain * np.sqrt(gain / _fan_in(layer))
+            layer.weight = (rng.standard_normal(_weight_shape(layer)) * std).astype(np.float32)
+    return HardwareNetwork(
+        input_shape=tuple(input_shape),
+        input_scale=float(input_scale),
+        layers=layers,
+        metadata={"source": f"random_network({kind!r}, seed={seed})"},
+    )
+
+
+def random_inputs(net: HardwareNetwork, n: int, seed: int = 0, high: int = 16) -> np.ndarray:
+    """``n`` uint8 inputs of ``net.input_shape`` drawn uniformly from 0..``high``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, high + 1, size=(n, *net.input_shape), dtype=np.uint8)
+
+
+@pytest.fixture
+def make_network() -> Callable[..., HardwareNetwork]:
+    """``make_network(kind, seed, **options)``: see ``random_network``."""
+    return random_network
+
+
+@pytest.fixture
+def make_inputs() -> Callable[..., np.ndarray]:
+    """``make_inputs(net, n, seed=0, high=16)``: see ``random_inputs``."""
+    return random_inputs
