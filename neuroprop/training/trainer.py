@@ -32,7 +32,7 @@ from neuroprop.data import Dataset, Split, load_dataset
 from neuroprop.errors import NeuropropError
 from neuroprop.network.network import Network
 from neuroprop.network.spec import NetworkSpec, parse_network
-from neuroprop.rules import LearningRule, make_rule
+from neuroprop.rules import LearningRule, make_rule, needs_feedback, rule_options_from_config
 from neuroprop.training.checkpoint import (
     atomic_write_text,
     load_checkpoint,
@@ -80,8 +80,9 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
         limit=config.dataset.limit,
     )
     spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
-    rule = make_rule(config.rule)
-    network = Network(spec, feedback=rule.feedback)
+    options = rule_options_from_config(config.rule)
+    rule = make_rule(options)
+    network = Network(spec, feedback=needs_feedback(options))
     optimizer = make_optimizer([p for p in network.parameters() if p.requires_grad],
                                config.optimizer)
     scheduler = None

@@ -1,0 +1,168 @@
+"""The trainer end to end on the embedded digits: accuracy, resume, divergence, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuroprop.cli import main
+from neuroprop.config import load_config
+from neuroprop.errors import NeuropropError
+from neuroprop.training.trainer import Trainer
+
+SHORT = ["training.max_epochs=4", "training.patience=null"]
+
+
+def _final_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+
+
+def test_digits_default_reaches_93_percent(tmp_path):
+    summary = Trainer(load_config(), tmp_path / "run", progress=False).run()
+    assert summary["test_accuracy"] >= 0.93, summary
+    for key in ("rule", "dataset", "substrate", "epochs", "best_epoch", "val_accuracy",
+                "test_accuracy", "seconds_per_epoch"):
+        assert key in json.loads((tmp_path / "run" / "summary.json").read_text())
+    lines = [json.loads(line) for line in
+             (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in lines if row["event"] == "epoch"] == list(
+        range(1, summary["epochs"] + 1))
+    assert lines[-1]["event"] == "test"
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+
+
+def test_resume_after_interrupt_ends_where_the_uninterrupted_run_ends(tmp_path, monkeypatch):
+    config = load_config(overrides=SHORT)
+    full = Trainer(config, tmp_path / "full", progress=False).run()
+
+    calls = {"n": 0}
+    original = Trainer._report
+
+    def interrupt_after_two(self, row):
+        original(self, row)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_report", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, tmp_path / "cut", progress=False).run()
+    monkeypatch.setattr(Trainer, "_report", original)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt",
+                      weights_only=False)["progress"]["epoch"] == 2
+    resumed = Trainer(config, tmp_path / "cut", progress=False).run(resume=True)
+
+    for key in ("epochs", "best_epoch", "val_accuracy", "test_accuracy"):
+        assert resumed[key] == full[key]
+    full_state, cut_state = _final_state(tmp_path / "full"), _final_state(tmp_path / "cut")
+    assert all(torch.equal(full_state[k], cut_state[k]) for k in full_state)
+
+
+def test_resume_after_sigkill_of_the_cli(tmp_path):
+    """A real kill: the process dies at an arbitrary point, the resumed run still matches."""
+    args = ["training.max_epochs=6", "training.patience=null"]
+    assert main(["train", "--run-dir", str(tmp_path / "full"), "--no-progress", *args]) == 0
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "neuroprop", "train", "--run-dir", str(run),
+                             "--no-progress", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "checkpoint.pt").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress"]) == 0
+    full_state, killed_state = _final_state(tmp_path / "full"), _final_state(run)
+    assert all(torch.equal(full_state[k], killed_state[k]) for k in full_state)
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    killed = json.loads((run / "summary.json").read_text())
+    assert killed["test_accuracy"] == full["test_accuracy"]
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path,
+                                                                              monkeypatch):
+    original = Trainer._train_epoch
+
+    def poison_third_epoch(self, exp, generator, epoch):
+        row = original(self, exp, generator, epoch)
+        if epoch == 3:
+            with torch.no_grad():
+                next(exp.network.parameters()).fill_(float("nan"))
+        return row
+
+    monkeypatch.setattr(Trainer, "_train_epoch", poison_third_epoch)
+    run = tmp_path / "run"
+    with pytest.raises(NeuropropError, match="diverged .* in epoch 3; the last good checkpoint "
+                                             r"\(epoch 2\) is kept") as err:
+        Trainer(load_config(overrides=SHORT), run, progress=False).run()
+    assert "\n" not in str(err.value)
+    saved = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert saved["progress"]["epoch"] == 2
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+    assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=["training.max_epochs=1"]), run, progress=False).run()
+    with pytest.raises(NeuropropError, match="already holds a run; pass --resume"):
+        Trainer(load_config(overrides=["training.max_epochs=1"]), run, progress=False).run()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=1"]) == 0
+    capsys.readouterr()
+    cases = [
+        (["train", "--run-dir", str(tmp_path / "a"), "optimizer.lr=fast"], "optimizer.lr"),
+        (["train", "--run-dir", str(tmp_path / "b"), "trainig.seed=1"], "unknown key"),
+        (["train", "--run-dir", str(run), "--resume", "network.layers=[{type: output}]"],
+         "another architecture"),
+        (["train", "--resume"], "--resume needs --run-dir"),
+        (["evaluate", str(tmp_path / "nothing")], "not a run directory"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("neuroprop: error: ") and message in last, (argv, err)
+        assert "Traceback" not in err
+
+
+def test_corrupt_checkpoint_is_refused_with_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=1"]) == 0
+    (run / "best.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corrupt checkpoint" in err and "\n" not in err
+
+
+def test_evaluate_rescores_a_saved_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=2"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    summary = json.loads((run / "summary.json").read_text())
+    assert scores["test_accuracy"] == summary["test_accuracy"]
+    assert scores["val_accuracy"] == summary["val_accuracy"]
+
+
+def test_plot_puts_two_runs_on_one_figure(tmp_path):
+    for rule in ("brainprop", "ebp"):
+        Trainer(load_config(overrides=["training.max_epochs=2", f"rule={rule}"]),
+                tmp_path / rule, progress=False).run()
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(tmp_path / "brainprop"), str(tmp_path / "ebp"),
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+
