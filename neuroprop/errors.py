@@ -7,3 +7,7 @@ class NeuropropError(Exception):
     The CLI prints it as ``neuroprop: error: <message>`` and exits with status 2;
     anything else that escapes is a bug and keeps its traceback.
     """
+
+
+class DivergedError(NeuropropError):
+    """Training produced non-finite values; the trainer keeps the last good checkpoint."""

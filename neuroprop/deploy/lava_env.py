@@ -49,8 +49,7 @@ def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False
         if use_float:
             command.append("--float")
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, check=False)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit status {done.returncode}"

@@ -24,8 +24,8 @@ from neuroprop.training.trainer import load_trained
 FLOAT_TOLERANCE = 1e-5
 
 
-def _float_q(net: HardwareNetwork, x_int: np.ndarray, data_dir: str | Path | None,
-             split: str) -> tuple[np.ndarray, str]:
+def _float_q(net: HardwareNetwork, x_int: np.ndarray,
+             data_dir: str | Path | None) -> tuple[np.ndarray, str]:
     """Q-values of the float PyTorch model the export came from (or, without its run,
     of the float weights stored in the export, which equal it to 1e-5)."""
     source = Path(net.metadata.get("source_run", ""))
@@ -68,7 +68,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     else:
         emulated = forward_fixed(net, x_int)
         matches = (lava.q == emulated).all(axis=1)
-    q_float, float_source = _float_q(net, x_int, data_dir, split)
+    q_float, float_source = _float_q(net, x_int, data_dir)
     lava_actions = lava.q.argmax(axis=1)
     summary = {
         "split": split,

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from neuroprop.config import ExperimentConfig, OptimizerConfig
 from neuroprop.data import Dataset, Split, load_dataset
-from neuroprop.errors import NeuropropError
+from neuroprop.errors import DivergedError, NeuropropError
 from neuroprop.network.network import Network
 from neuroprop.network.spec import NetworkSpec, parse_network
 from neuroprop.rules import LearningRule, make_rule, needs_feedback, rule_options_from_config
@@ -125,6 +125,19 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
     random.setstate(state["python"])
 
 
+def _restart_schedule(exp: Experiment, epochs_done: int) -> None:
+    """After a resume, take the learning rate from the config (it may have been lowered,
+    e.g. after a divergence), with the schedule's halvings for the epochs already done."""
+    lr = exp.config.optimizer.lr
+    halve_every = exp.config.schedule.halve_every
+    factor = 0.5 ** (epochs_done // halve_every) if halve_every else 1.0
+    for group in exp.optimizer.param_groups:
+        group["initial_lr"] = lr
+        group["lr"] = lr * factor
+    if exp.scheduler is not None:
+        exp.scheduler.base_lrs = [lr for _ in exp.optimizer.param_groups]
+
+
 def check_architecture(stored: dict, spec: NetworkSpec, source: Path) -> None:
     """Refuse a checkpoint whose network differs from the one the config describes."""
     if stored != spec.to_dict():
@@ -164,6 +177,7 @@ class Trainer:
                 exp.scheduler.load_state_dict(saved["scheduler"])
             _set_rng_state(saved["rng"], generator)
             state = saved["progress"]
+            _restart_schedule(exp, state["epoch"])
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(self.config.to_dict(),
                                                                 sort_keys=False))
@@ -212,12 +226,17 @@ class Trainer:
                    disable=None if self.progress is None else not self.progress, file=sys.stderr)
         for x, y in bar:
             exp.optimizer.zero_grad(set_to_none=False)
-            result = exp.rule.step(exp.network, x, y)
+            try:
+                result = exp.rule.step(exp.network, x, y)
+            except DivergedError:
+                loss = math.nan
+                break
             exp.optimizer.step()
             reward += result.reward_sum
             loss += result.loss_sum
             count += result.count
             bar.set_postfix(reward=f"{reward / max(count, 1):.3f}", refresh=False)
+        bar.close()
         train_seconds = time.perf_counter() - start
         row = {"event": "epoch", "epoch": epoch,
                "lr": exp.optimizer.param_groups[0]["lr"],
@@ -244,12 +263,13 @@ class Trainer:
                       state["history"] + [{**row, "event": "diverged", "epoch": epoch}])
         write_json(self.run_dir / SUMMARY, self._summary_fields(exp, state) | {
             "status": "diverged", "diverged_epoch": epoch})
-        kept = (f"the last good checkpoint (epoch {state['epoch']}) is kept in "
-                f"{self.run_dir / CHECKPOINT}" if state["epoch"] else "no epoch completed")
-        raise NeuropropError(
-            f"weights diverged (NaN/inf) in epoch {epoch}; {kept}; lower optimizer.lr "
-            "and train again (--resume continues from the checkpoint)"
-        )
+        if state["epoch"]:
+            advice = (f"the last good checkpoint (epoch {state['epoch']}) is kept in "
+                      f"{self.run_dir / CHECKPOINT}; lower optimizer.lr and continue with "
+                      "--resume")
+        else:
+            advice = "no epoch completed; lower optimizer.lr and train again"
+        raise NeuropropError(f"weights diverged (NaN/inf) in epoch {epoch}; {advice}")
 
     def _summary_fields(self, exp: Experiment, state: dict) -> dict:
         epochs = state["epoch"]

@@ -166,3 +166,22 @@ def test_plot_puts_two_runs_on_one_figure(tmp_path):
                  "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
 
+
+
+def test_a_learning_rate_that_blows_up_stops_in_the_first_epoch(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "optimizer.lr=1000"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == ("neuroprop: error: weights diverged (NaN/inf) in epoch 1; no epoch "
+                    "completed; lower optimizer.lr and train again")
+    assert not (run / "checkpoint.pt").exists()
+    assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_resume_takes_a_lowered_learning_rate(tmp_path):
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=["training.max_epochs=2"]), run, progress=False).run()
+    config = load_config(run / "config.yaml", ["training.max_epochs=3", "optimizer.lr=0.01"])
+    Trainer(config, run, progress=False).run(resume=True)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["lr"] for row in rows if row["event"] == "epoch"] == [0.2, 0.2, 0.01]
