@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     from neuroprop.deploy.run import run_export
 
     summary = run_export(Path(args.export_dir), split=args.split, limit=args.limit,
-                         use_float=args.float, data_dir=args.data_dir)
+                         use_float=args.float, data_dir=args.data_dir,
+                         dense_model=args.dense_model)
     print(summary["table"])
 
 
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="only the first N samples of the split")
     run.add_argument("--float", action="store_true",
                      help="Lava's floating-point models instead of bit-accurate fixed point")
+    run.add_argument("--dense-model", choices=["lava", "blas"], default="lava",
+                     help="fixed-point Dense model: Lava's own (default) or neuroprop's "
+                     "bit-identical BLAS subclass of it (faster)")
     run.add_argument("--data-dir")
     run.set_defaults(func=cmd_run)
     return parser

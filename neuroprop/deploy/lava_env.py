@@ -38,7 +38,8 @@ class LavaRun:
     timing: dict
 
 
-def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False) -> LavaRun:
+def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False,
+                    dense_model: str = "lava") -> LavaRun:
     """Stream ``x_int`` (N, C, H, W) through the export on Lava's simulator; Q-values back."""
     with tempfile.TemporaryDirectory(prefix="neuroprop-lava-") as tmp:
         inputs, q_path, timing_path = (Path(tmp) / name for name in
@@ -46,8 +47,7 @@ def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False
         np.save(inputs, x_int)
         command = [str(lava_python()), "-m", "hardware.run", str(export_dir),
                    "--inputs", str(inputs), "--out", str(q_path), "--timing", str(timing_path)]
-        if use_float:
-            command.append("--float")
+        command += ["--float"] if use_float else ["--dense-model", dense_model]
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
