@@ -1,6 +1,8 @@
 """Collect the summary.json of benchmark runs into a markdown table.
 
-    python benchmarks/collect.py RESULTS_DIR --command "the command that produced them"
+    python benchmarks/collect.py RESULTS_DIR
+
+RESULTS_DIR/commands.txt lists the commands that produced the runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="folder of <net>_<rule>/summary.json")
-    parser.add_argument("--command", required=True, help="the command that produced them")
     args = parser.parse_args()
     rows = []
     for path in sorted(args.results.glob("*/summary.json")):
@@ -29,7 +30,9 @@ def main() -> None:
     print("\n".join([
         f"# {args.results.name} benchmark",
         "",
-        f"Command: `{args.command}`",
+        "Commands (from the repository root):",
+        "",
+        *[f"    {line}" for line in (args.results / "commands.txt").read_text().splitlines()],
         "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}.",

@@ -6,7 +6,8 @@
 #   e.g. bash benchmarks/mnist_foundation.sh ../shared/data 100 dense conv
 #
 # Runs go to benchmarks/runs/ (ignored by git); each run's summary.json and
-# metrics.jsonl, the learning curves and the table go to benchmarks/results/mnist/.
+# metrics.jsonl, the learning curves, the commands run and the table go to
+# benchmarks/results/mnist/.
 # Run it on an otherwise idle machine: the seconds per epoch are part of the result.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,7 @@ data_dir=$1 max_epochs=$2
 shift 2
 results=benchmarks/results/mnist
 mkdir -p "$results" benchmarks/runs
+echo "bash benchmarks/mnist_foundation.sh $data_dir $max_epochs $*" >> "$results/commands.txt"
 for net in "$@"; do
     for rule in brainprop ebp; do
         run="benchmarks/runs/mnist_${net}_${rule}"
@@ -29,6 +31,5 @@ for net in "$@"; do
     .venv/bin/neuroprop plot "benchmarks/runs/mnist_${net}_brainprop" \
         "benchmarks/runs/mnist_${net}_ebp" --out "$results/${net}_curves.png"
 done
-.venv/bin/python benchmarks/collect.py "$results" \
-    --command "bash benchmarks/mnist_foundation.sh $data_dir $max_epochs $*" > "$results/README.md"
+.venv/bin/python benchmarks/collect.py "$results" > "$results/README.md"
 cat "$results/README.md"
