@@ -1,12 +1,14 @@
 """Run an export on Lava's Loihi 2 simulator (inside ``.venv-lava``)::
 
     python -m hardware.run EXPORT_DIR --inputs X.npy --out Q.npy [--float]
-        [--timing TIMING.json] [--dense-model lava|blas]
+        [--timing TIMING.json] [--dense-model lava|blas] [--per-sample]
 
 Reads uint8 inputs (N, C, H, W), streams them through the network once compiled, and
 writes the Q-values (N, num_classes): int64 in fixed point (default), float64 with
 ``--float``. ``--timing`` writes {samples, seconds_build, seconds_run,
-samples_per_second, mode, dense_model}. Errors: one line on stderr, exit code 2.
+samples_per_second, mode, dense_model, method}. ``--per-sample`` runs the slow
+way (a Var set, a few steps and a Var get per sample), only to measure it.
+Errors: one line on stderr, exit code 2.
 Interrupted by SIGINT or SIGTERM: the Lava runtime is stopped, exit code 130 or 143.
 """
 
@@ -57,12 +59,17 @@ def _parser() -> argparse.ArgumentParser:
         default="lava",
         help="fixed-point Dense model: Lava's own, or the bit-identical exact-BLAS one",
     )
+    parser.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="set/run/get one sample at a time instead of streaming (for comparison)",
+    )
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        from hardware.lava import run_on_lava
+        from hardware.lava import run_on_lava, run_on_lava_per_sample
     except ImportError as error:
         raise HardwareError(
             f"the Lava backend cannot be imported ({error}); run inside .venv-lava"
@@ -72,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     net = load_export(args.export_dir)
     inputs = _load_inputs(Path(args.inputs))
     mode = "float" if args.float else "fixed"
-    result = run_on_lava(net, inputs, mode=mode, dense_model=args.dense_model)
+    runner = run_on_lava_per_sample if args.per_sample else run_on_lava
+    result = runner(net, inputs, mode=mode, dense_model=args.dense_model)
     _write(Path(args.out), lambda path: _save_npy(path, result.q))
     if args.timing:
         timing = {
@@ -82,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             "samples_per_second": result.samples_per_second,
             "mode": mode,
             "dense_model": args.dense_model,
+            "method": "per_sample" if args.per_sample else "streaming",
         }
         _write(Path(args.timing), lambda path: path.write_text(json.dumps(timing, indent=2)))
     return 0

@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     summary = run_export(Path(args.export_dir), split=args.split, limit=args.limit,
                          use_float=args.float, data_dir=args.data_dir,
-                         dense_model=args.dense_model)
+                         dense_model=args.dense_model, per_sample=args.per_sample)
     print(summary["table"])
 
 
@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dense-model", choices=["lava", "blas"], default="lava",
                      help="fixed-point Dense model: Lava's own (default) or neuroprop's "
                      "bit-identical BLAS subclass of it (faster)")
+    run.add_argument("--per-sample", action="store_true",
+                     help="the slow way, one Var set/run/get per sample (to measure it)")
     run.add_argument("--data-dir")
     run.set_defaults(func=cmd_run)
     return parser

@@ -39,7 +39,7 @@ class LavaRun:
 
 
 def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False,
-                    dense_model: str = "lava") -> LavaRun:
+                    dense_model: str = "lava", per_sample: bool = False) -> LavaRun:
     """Stream ``x_int`` (N, C, H, W) through the export on Lava's simulator; Q-values back."""
     with tempfile.TemporaryDirectory(prefix="neuroprop-lava-") as tmp:
         inputs, q_path, timing_path = (Path(tmp) / name for name in
@@ -48,6 +48,7 @@ def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False
         command = [str(lava_python()), "-m", "hardware.run", str(export_dir),
                    "--inputs", str(inputs), "--out", str(q_path), "--timing", str(timing_path)]
         command += ["--float"] if use_float else ["--dense-model", dense_model]
+        command += ["--per-sample"] if per_sample else []
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:

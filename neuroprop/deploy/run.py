@@ -56,12 +56,13 @@ def _samples(net: HardwareNetwork, split: str, limit: int | None,
 
 def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
                use_float: bool = False, data_dir: str | Path | None = None,
-               dense_model: str = "lava") -> dict:
+               dense_model: str = "lava", per_sample: bool = False) -> dict:
     """Run ``export_dir`` on Lava, compare with the emulator and the float model, and
     write ``lava_summary.json`` into the export folder."""
     net = load_export(export_dir)
     x_int, labels = _samples(net, split, limit, data_dir)
-    lava = run_in_lava_env(export_dir, x_int, use_float=use_float, dense_model=dense_model)
+    lava = run_in_lava_env(export_dir, x_int, use_float=use_float, dense_model=dense_model,
+                           per_sample=per_sample)
     if use_float:
         emulated = forward_float(net, x_int * net.input_scale)
         matches = np.isclose(lava.q, emulated, rtol=FLOAT_TOLERANCE,
@@ -76,6 +77,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
         "samples": int(len(labels)),
         "mode": "floating_pt" if use_float else "fixed_pt",
         "dense_model": None if use_float else dense_model,
+        "method": lava.timing["method"],
         "accuracy": float((lava_actions == labels).mean()),
         "emulator_accuracy": float((emulated.argmax(axis=1) == labels).mean()),
         "float_accuracy": float((q_float.argmax(axis=1) == labels).mean()),

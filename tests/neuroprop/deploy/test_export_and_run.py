@@ -91,3 +91,16 @@ def test_a_missing_lava_environment_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("NEUROPROP_LAVA_PYTHON", str(tmp_path / "no-python"))
     with pytest.raises(NeuropropError, match="Lava environment not found .*scripts/setup.sh"):
         lava_python()
+
+
+@needs_lava
+def test_per_sample_and_blas_runs_give_the_same_q_values(exported):
+    export_dir, _ = exported
+    results = {}
+    for flags in ([], ["--dense-model", "blas"], ["--per-sample"]):
+        assert main(["run", "--target", "lava", str(export_dir), "--limit", "15", *flags]) == 0
+        summary = json.loads((export_dir / "lava_summary.json").read_text())
+        assert summary["agreement_with_emulator"] == 1.0
+        results[" ".join(flags)] = (summary["method"], summary["dense_model"])
+    assert results == {"": ("streaming", "lava"), "--dense-model blas": ("streaming", "blas"),
+                       "--per-sample": ("per_sample", "lava")}
