@@ -24,7 +24,7 @@ NUM_CLASSES = 10
 
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "http://yann.lecun.com/exdb/mnist/")
-# md5 of the .gz files; verified against the copies in /work/shared/data/mnist.
+# md5 of the .gz files; verified against the copies in ../shared/data/mnist.
 MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",

@@ -1,4 +1,5 @@
-"""The real MNIST files in /work/shared/data (read-only) load with the official split sizes."""
+"""The real MNIST files in ../shared/data beside the repository (read-only) load with the
+official split sizes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from neuroprop.data import load_dataset, mnist
 from neuroprop.data.idx import read_idx
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not (SHARED / "mnist").is_dir(),
                                 reason=f"no real MNIST here: {SHARED / 'mnist'} is missing")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neuroprop.cli import main
-from neuroprop.config import load_config
+from neuroprop.config import CONFIG_DIR, load_config
 from neuroprop.errors import NeuropropError
 from neuroprop.training.trainer import Trainer
 
@@ -185,3 +185,26 @@ def test_resume_takes_a_lowered_learning_rate(tmp_path):
     Trainer(config, run, progress=False).run(resume=True)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["lr"] for row in rows if row["event"] == "epoch"] == [0.2, 0.2, 0.01]
+
+
+def test_missing_and_corrupt_data_get_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
+    from neuroprop.data import download
+
+    def no_network(url, timeout):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "_open_url", no_network)
+    data = tmp_path / "data"
+    argv = ["train", "--config", str(CONFIG_DIR / "mnist_dense.yaml"), "--data-dir", str(data),
+            "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("neuroprop: error: mnist: ") and "--data-dir" in last
+
+    (data / "mnist").mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (data / "mnist" / name).write_bytes(b"\x00\x00\x08\x03garbage")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "neuroprop: error: mnist: " in err and "Traceback" not in err
