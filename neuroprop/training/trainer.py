@@ -109,6 +109,47 @@ def accuracy(network: Network, split: Split, batch_size: int = 1000) -> float:
     return correct / max(len(split), 1)
 
 
+def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
+                progress: bool | None = None) -> dict:
+    """One epoch of ``exp.rule`` over the shuffled training split, then the validation
+    pass; returns the epoch's metrics row (``train_loss`` is NaN if training diverged).
+    ``progress``: a progress bar (None: only when stderr is a terminal)."""
+    cfg = exp.config.training
+    exp.network.train()
+    start = time.perf_counter()
+    reward = loss = 0.0
+    count = 0
+    batches = exp.dataset.train.batches(cfg.batch_size, shuffle=True, generator=generator)
+    total = math.ceil(len(exp.dataset.train) / cfg.batch_size)
+    bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
+               disable=None if progress is None else not progress, file=sys.stderr)
+    for x, y in bar:
+        exp.optimizer.zero_grad(set_to_none=False)
+        try:
+            result = exp.rule.step(exp.network, x, y)
+        except DivergedError:
+            loss = math.nan
+            break
+        exp.optimizer.step()
+        reward += result.reward_sum
+        loss += result.loss_sum
+        count += result.count
+        bar.set_postfix(reward=f"{reward / max(count, 1):.3f}", refresh=False)
+    bar.close()
+    train_seconds = time.perf_counter() - start
+    row = {"event": "epoch", "epoch": epoch,
+           "lr": exp.optimizer.param_groups[0]["lr"],
+           "train_reward_rate": reward / max(count, 1),
+           "train_loss": loss / max(count, 1),
+           "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size)}
+    if cfg.monitor_test:
+        row["test_accuracy_monitor"] = accuracy(exp.network, exp.dataset.test,
+                                                cfg.eval_batch_size)
+    row["train_seconds"] = train_seconds
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
 def _weights_finite(network: Network) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in network.parameters())
 
@@ -215,40 +256,7 @@ class Trainer:
         return self._finish(exp, state, "max_epochs" if patience_left() else "early_stopping")
 
     def _train_epoch(self, exp: Experiment, generator: torch.Generator, epoch: int) -> dict:
-        cfg = self.config.training
-        exp.network.train()
-        start = time.perf_counter()
-        reward = loss = 0.0
-        count = 0
-        batches = exp.dataset.train.batches(cfg.batch_size, shuffle=True, generator=generator)
-        total = math.ceil(len(exp.dataset.train) / cfg.batch_size)
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
-                   disable=None if self.progress is None else not self.progress, file=sys.stderr)
-        for x, y in bar:
-            exp.optimizer.zero_grad(set_to_none=False)
-            try:
-                result = exp.rule.step(exp.network, x, y)
-            except DivergedError:
-                loss = math.nan
-                break
-            exp.optimizer.step()
-            reward += result.reward_sum
-            loss += result.loss_sum
-            count += result.count
-            bar.set_postfix(reward=f"{reward / max(count, 1):.3f}", refresh=False)
-        bar.close()
-        train_seconds = time.perf_counter() - start
-        row = {"event": "epoch", "epoch": epoch,
-               "lr": exp.optimizer.param_groups[0]["lr"],
-               "train_reward_rate": reward / max(count, 1),
-               "train_loss": loss / max(count, 1),
-               "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size)}
-        if cfg.monitor_test:
-            row["test_accuracy_monitor"] = accuracy(exp.network, exp.dataset.test,
-                                                    cfg.eval_batch_size)
-        row["train_seconds"] = train_seconds
-        row["seconds"] = time.perf_counter() - start
-        return row
+        return train_epoch(exp, generator, epoch, self.progress)
 
     def _report(self, row: dict) -> None:
         tqdm.write(

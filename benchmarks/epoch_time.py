@@ -1,0 +1,79 @@
+"""Seconds per epoch of BrainProp and EBP on the same nets, measured in one process.
+
+    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense conv loccon
+
+For each net (configs/mnist_<net>.yaml) both rules train ``--epochs`` full epochs,
+interleaved (BrainProp epoch 1, EBP epoch 1, BrainProp epoch 2, ...) so that any drift
+in the machine's load hits both alike. An epoch's time is the training pass plus the
+validation pass, as in summary.json. Writes benchmarks/results/epoch_time/README.md and
+a JSON file with every epoch's numbers. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from neuroprop.config import CONFIG_DIR, load_config
+from neuroprop.training.trainer import build_experiment, train_epoch
+
+RULES = ("brainprop", "ebp")
+OUT = Path(__file__).resolve().parent / "results" / "epoch_time"
+
+
+def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
+    experiments = {}
+    for rule in RULES:
+        config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", [f"rule={rule}"])
+        experiments[rule] = build_experiment(config, data_dir)
+    generators = {rule: torch.Generator().manual_seed(1) for rule in RULES}
+    rows: dict[str, list[dict]] = {rule: [] for rule in RULES}
+    for epoch in range(1, epochs + 1):
+        for rule in RULES:
+            row = train_epoch(experiments[rule], generators[rule], epoch, progress=False)
+            rows[rule].append(row)
+            print(f"{net} {rule} epoch {epoch}: {row['seconds']:.2f} s "
+                  f"(train {row['train_seconds']:.2f} s), val {row['val_accuracy']:.4f}",
+                  flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("nets", nargs="+", choices=["dense", "conv", "loccon"])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    results = {net: time_net(net, args.data_dir, args.epochs) for net in args.nets}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "epoch_time.json").write_text(json.dumps(results, indent=2) + "\n")
+    command = (f"python benchmarks/epoch_time.py --data-dir {args.data_dir} "
+               f"--epochs {args.epochs} {' '.join(args.nets)}")
+    lines = [
+        "# Seconds per MNIST epoch (training + validation pass), BrainProp vs EBP",
+        "",
+        f"Command (from the repository root, in .venv): `{command}`",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}. Epochs interleaved between the rules; median over "
+        f"{args.epochs} epochs.",
+        "",
+        "| net | batch | BrainProp s/epoch | EBP s/epoch | BrainProp / EBP |",
+        "|---|---|---|---|---|",
+    ]
+    for net, rows in results.items():
+        median = {rule: statistics.median(r["seconds"] for r in rows[rule]) for rule in RULES}
+        batch = load_config(CONFIG_DIR / f"mnist_{net}.yaml").training.batch_size
+        lines.append(f"| {net} | {batch} | {median['brainprop']:.2f} | {median['ebp']:.2f} | "
+                     f"{median['brainprop'] / median['ebp']:.2f} |")
+    (OUT / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
