@@ -208,3 +208,15 @@ def test_missing_and_corrupt_data_get_one_line_from_the_cli(tmp_path, capsys, mo
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "neuroprop: error: mnist: " in err and "Traceback" not in err
+
+
+def test_monitor_test_logs_test_accuracy_per_epoch(tmp_path):
+    run = tmp_path / "run"
+    summary = Trainer(load_config(overrides=["training.max_epochs=2",
+                                             "training.monitor_test=true"]),
+                      run, progress=False).run()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [row for row in rows if row["event"] == "epoch"]
+    assert len(epochs) == 2 and all(0 <= row["test_accuracy_monitor"] <= 1 for row in epochs)
+    assert rows[-1] == {"event": "test", "best_epoch": summary["best_epoch"],
+                        "test_accuracy": summary["test_accuracy"]}
