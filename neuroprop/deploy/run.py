@@ -19,37 +19,45 @@ from hardware.graph import HardwareNetwork
 from neuroprop.deploy.lava_env import run_in_lava_env
 from neuroprop.errors import NeuropropError
 from neuroprop.training.checkpoint import write_json
-from neuroprop.training.trainer import load_trained
+from neuroprop.training.trainer import Experiment, load_trained
 
 FLOAT_TOLERANCE = 1e-5
 
 
-def _float_q(net: HardwareNetwork, x_int: np.ndarray,
-             data_dir: str | Path | None) -> tuple[np.ndarray, str]:
+def _source_experiment(net: HardwareNetwork, data_dir: str | Path | None) -> Experiment | None:
+    """The trained run the export came from (None if it is no longer there)."""
+    source = Path(net.metadata.get("source_run", ""))
+    return load_trained(source, data_dir=data_dir) if (source / "best.pt").is_file() else None
+
+
+def _float_q(net: HardwareNetwork, exp: Experiment | None,
+             x_int: np.ndarray) -> tuple[np.ndarray, str]:
     """Q-values of the float PyTorch model the export came from (or, without its run,
     of the float weights stored in the export, which equal it to 1e-5)."""
-    source = Path(net.metadata.get("source_run", ""))
-    if (source / "best.pt").is_file():
-        exp = load_trained(source, data_dir=data_dir)
+    if exp is not None:
         with torch.no_grad():
             x = torch.from_numpy(x_int.astype(np.float32)) * exp.dataset.scale
             return exp.network(x).double().numpy(), "pytorch"
     return forward_float(net, x_int * net.input_scale), "export float weights"
 
 
-def _samples(net: HardwareNetwork, split: str, limit: int | None,
+def _samples(net: HardwareNetwork, exp: Experiment | None, split: str, limit: int | None,
              data_dir: str | Path | None) -> tuple[np.ndarray, np.ndarray]:
     from neuroprop.data import load_dataset
 
-    meta = net.metadata.get("dataset")
-    if not isinstance(meta, dict) or "name" not in meta:
-        raise NeuropropError("export has no dataset in its metadata; re-export it with "
-                             "'neuroprop export --target lava RUN_DIR'")
-    dataset = load_dataset(meta["name"], data_dir=data_dir, val_fraction=meta["val_fraction"],
-                           seed=meta["seed"], limit=meta.get("limit"))
-    part = getattr(dataset, split)
     if limit is not None and limit <= 0:
         raise NeuropropError(f"--limit {limit}: expected a positive number of samples")
+    if exp is not None:
+        dataset = exp.dataset
+    else:
+        meta = net.metadata.get("dataset")
+        if not isinstance(meta, dict) or "name" not in meta:
+            raise NeuropropError("export has no dataset in its metadata; re-export it with "
+                                 "'neuroprop export --target lava RUN_DIR'")
+        dataset = load_dataset(meta["name"], data_dir=data_dir,
+                               val_fraction=meta["val_fraction"], seed=meta["seed"],
+                               limit=meta.get("limit"))
+    part = getattr(dataset, split)
     count = len(part) if limit is None else min(limit, len(part))
     return part.x[:count].numpy(), part.y[:count].numpy()
 
@@ -60,7 +68,8 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     """Run ``export_dir`` on Lava, compare with the emulator and the float model, and
     write ``lava_summary.json`` into the export folder."""
     net = load_export(export_dir)
-    x_int, labels = _samples(net, split, limit, data_dir)
+    exp = _source_experiment(net, data_dir)
+    x_int, labels = _samples(net, exp, split, limit, data_dir)
     lava = run_in_lava_env(export_dir, x_int, use_float=use_float, dense_model=dense_model,
                            per_sample=per_sample)
     if use_float:
@@ -70,7 +79,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     else:
         emulated = forward_fixed(net, x_int)
         matches = (lava.q == emulated).all(axis=1)
-    q_float, float_source = _float_q(net, x_int, data_dir)
+    q_float, float_source = _float_q(net, exp, x_int)
     lava_actions = lava.q.argmax(axis=1)
     summary = {
         "split": split,
