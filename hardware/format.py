@@ -5,20 +5,25 @@ An export is a directory::
     manifest.json   what the network is (see below), with the arrays' SHA-256
     arrays.npz      float32 weights and int16 Loihi weight mantissas, one entry each
 
-``manifest.json`` (format "neuroprop-export", version 1)::
+``manifest.json`` (format "neuroprop-export", version 2)::
 
-    {"format": "neuroprop-export", "version": 1,
+    {"format": "neuroprop-export", "version": 2,
      "hardware_version": "0.1.0", "created": "2025-01-01T00:00:00+00:00",
      "substrate": "rate",
      "input": {"shape": [C, H, W], "bits": 8, "scale": 0.0039},
-     "neuron": {...}, "learning": null | {...}, "metadata": {...},
+     "learning": null | {...}, "metadata": {...},
      "layers": [{"name": "layer0_conv2d", "type": "conv2d",
-                 "in_shape": [...], "out_shape": [...], "activation": "relu",
+                 "in_shape": [...], "out_shape": [...],
+                 "neuron": {"kind": "relu", ...} | null,
                  "kernel": [kh, kw] | null, "stride": [sh, sw] | null,
                  "padding": [ph, pw] | null, "weight_exp": -7,
                  "arrays": {"weight": "layer0_conv2d.weight" | null,
                             "weight_int": "layer0_conv2d.weight_int" | null}}, ...],
      "arrays": {"file": "arrays.npz", "sha256": "..."}}
+
+Layer types and neuron kinds are those of the registries ``hardware.layers`` and
+``hardware.neurons``; weight layers carry a neuron dict, the others ``null``.
+(Version 1 had one ``activation`` string per layer and a network-wide ``neuron``.)
 
 Writing is atomic: everything goes into a temporary directory beside the target,
 which then replaces the old export in two renames, so a failed write leaves an
@@ -41,172 +46,116 @@ from pathlib import Path
 import numpy as np
 
 from hardware import __version__
-from hardware.errors import HardwareError
-from hardware.graph import ACTIVATIONS, LAYER_TYPES, HardwareNetwork, Layer
+from hardware.errors import REEXPORT, HardwareError
+from hardware.graph import HardwareNetwork, Layer, layer_name
+from hardware.layers import LAYER_KINDS, WeightKind, layer_kind_problem
 from hardware.loihi import INPUT_BITS, check_weight_exponent, check_weight_mantissas
+from hardware.neurons import neuron_problem
 
 FORMAT_NAME = "neuroprop-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 ARRAYS_FILE = "arrays.npz"
 SUBSTRATES = ("rate",)
-
-_REEXPORT = "re-export the network with this neuroprop (neuroprop export ...)"
-
-
-def layer_name(index: int, layer: Layer) -> str:
-    """The name a layer has in a manifest and in messages, e.g. ``layer2_dense``."""
-    return f"layer{index}_{layer.type}"
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a convolution or pooling window along one axis:
-    ``floor((size + 2 * padding - kernel) / stride) + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def expected_weight_shape(layer: Layer) -> tuple[int, ...]:
-    """The weight shape a layer's in/out shapes and kernel imply (layouts in ``graph.py``)."""
-    if layer.type == "dense":
-        return (layer.out_shape[0], layer.in_shape[0])
-    kh, kw = layer.kernel
-    channels = layer.in_shape[0]
-    out_channels, out_h, out_w = layer.out_shape
-    if layer.type == "conv2d":
-        return (out_channels, channels, kh, kw)
-    if layer.type == "loccon2d":
-        return (out_h * out_w, out_channels, channels * kh * kw)
-    raise ValueError(f"{layer.type} has no weights")
 
 
 def validate_network(net: HardwareNetwork, source: str = "network") -> None:
     """Check that ``net`` is a consistent feed-forward chain that Loihi can hold.
 
-    Checks: known layer types and activations, each layer's ``in_shape`` equal to the
-    previous ``out_shape`` (the first to the input shape), output shapes implied by
-    kernel/stride/padding, weight shapes, a linear dense output layer, and, for a
+    Checks: layer types and neuron kinds known to their registries (``hardware.layers``,
+    ``hardware.neurons``), a neuron on every weight layer and none on the others,
+    each layer's ``in_shape`` equal to the previous ``out_shape`` (the first to the
+    input shape), the kind's own shape rules (output shapes implied by
+    kernel/stride/padding), weight shapes, a linear dense output layer, and, for a
     quantised network, the Loihi mantissa and exponent rules of ``hardware.loihi``.
     Raises ``HardwareError`` naming ``source`` and the layer.
     """
     if net.substrate not in SUBSTRATES:
         raise HardwareError(
             f"{source}: unknown substrate {net.substrate!r} (supported: {', '.join(SUBSTRATES)}); "
-            f"{_REEXPORT}"
+            f"{REEXPORT}"
         )
     if not 1 <= int(net.input_bits) <= INPUT_BITS:
         raise HardwareError(
             f"{source}: input_bits {net.input_bits} is outside 1..{INPUT_BITS} (Loihi inputs "
-            f"are {INPUT_BITS}-bit at most); {_REEXPORT}"
+            f"are {INPUT_BITS}-bit at most); {REEXPORT}"
         )
     if not (math.isfinite(net.input_scale) and net.input_scale > 0):
         raise HardwareError(
-            f"{source}: input scale {net.input_scale} must be a positive number; {_REEXPORT}"
+            f"{source}: input scale {net.input_scale} must be a positive number; {REEXPORT}"
         )
     if not net.layers:
-        raise HardwareError(f"{source}: the network has no layers; {_REEXPORT}")
+        raise HardwareError(f"{source}: the network has no layers; {REEXPORT}")
     previous = tuple(net.input_shape)
     for index, layer in enumerate(net.layers):
         where = f"{source}: {layer_name(index, layer)}"
-        if layer.type not in LAYER_TYPES:
-            raise HardwareError(
-                f"{where}: unknown layer type {layer.type!r} (known: {', '.join(LAYER_TYPES)}); "
-                f"{_REEXPORT}"
-            )
-        if layer.activation not in ACTIVATIONS:
-            raise HardwareError(
-                f"{where}: unknown activation {layer.activation!r} (known: "
-                f"{', '.join(ACTIVATIONS)}); {_REEXPORT}"
-            )
-        if tuple(layer.in_shape) != previous:
-            raise HardwareError(
-                f"{where}: in_shape {tuple(layer.in_shape)} does not match the previous output "
-                f"{previous}; {_REEXPORT}"
-            )
-        _check_layer_shapes(layer, where)
-        if layer.has_weights:
-            _check_weights(layer, where)
-        elif layer.weight is not None or layer.weight_int is not None:
-            raise HardwareError(f"{where}: a {layer.type} layer cannot carry weights; {_REEXPORT}")
+        problem = _layer_problem(layer, previous)
+        if problem:
+            raise HardwareError(f"{where}: {problem}; {REEXPORT}")
+        if layer.weight_int is not None:
+            check_weight_mantissas(layer.weight_int, where)
+            check_weight_exponent(layer.weight_exp, where)
         previous = tuple(layer.out_shape)
     last = net.layers[-1]
-    if last.type != "dense" or last.activation != "linear":
+    last_neuron = last.neuron.get("kind") if isinstance(last.neuron, dict) else "neuron-less"
+    if last.type != "dense" or last_neuron != "linear":
         raise HardwareError(
-            f"{source}: the last layer is a {last.activation} {last.type}, but the Q-value "
-            f"output must be a linear dense layer; {_REEXPORT}"
+            f"{source}: the last layer is a {last_neuron} {last.type}, but the Q-value "
+            f"output must be a linear dense layer; {REEXPORT}"
         )
 
 
-def _check_layer_shapes(layer: Layer, where: str) -> None:
-    in_shape, out_shape = tuple(layer.in_shape), tuple(layer.out_shape)
-    if layer.type == "flatten":
-        if out_shape != (math.prod(in_shape),):
-            raise HardwareError(
-                f"{where}: flatten of {in_shape} gives ({math.prod(in_shape)},), not {out_shape}; "
-                f"{_REEXPORT}"
-            )
-        return
-    if layer.type == "dense":
-        if len(in_shape) != 1 or len(out_shape) != 1:
-            raise HardwareError(
-                f"{where}: a dense layer needs 1-d shapes, got {in_shape} -> {out_shape} "
-                f"(add a flatten layer before it); {_REEXPORT}"
-            )
-        return
-    for name in ("kernel", "stride"):
-        value = getattr(layer, name)
-        if value is None or len(value) != 2 or min(value) < 1:
-            raise HardwareError(
-                f"{where}: {name} must be two positive integers, got {value}; {_REEXPORT}"
-            )
-    padding = tuple(layer.padding) if layer.padding is not None else (0, 0)
-    if len(padding) != 2 or min(padding) < 0:
-        raise HardwareError(
-            f"{where}: padding must be two integers >= 0, got {padding}; {_REEXPORT}"
-        )
-    if layer.type in ("loccon2d", "maxpool2d") and padding != (0, 0):
-        raise HardwareError(
-            f"{where}: {layer.type} supports no padding (valid only), got {padding}; {_REEXPORT}"
-        )
-    if len(in_shape) != 3 or len(out_shape) != 3:
-        raise HardwareError(
-            f"{where}: {layer.type} needs (C, H, W) shapes, got {in_shape} -> {out_shape}; "
-            f"{_REEXPORT}"
-        )
-    spatial = tuple(
-        conv_output_size(size, k, s, p)
-        for size, k, s, p in zip(in_shape[1:], layer.kernel, layer.stride, padding, strict=True)
-    )
-    channels_ok = layer.type != "maxpool2d" or out_shape[0] == in_shape[0]
-    if out_shape[1:] != spatial or min(spatial) < 1 or not channels_ok:
-        expected = (in_shape[0] if layer.type == "maxpool2d" else out_shape[0], *spatial)
-        raise HardwareError(
-            f"{where}: input {in_shape} with kernel {tuple(layer.kernel)}, stride "
-            f"{tuple(layer.stride)}, padding {padding} gives {expected}, not {out_shape}; "
-            f"{_REEXPORT}"
-        )
+def _layer_problem(layer: Layer, previous: tuple[int, ...]) -> str | None:
+    """The first problem with one layer that follows an output of shape ``previous``."""
+    problem = layer_kind_problem(layer.type)
+    if problem:
+        return problem
+    kind = LAYER_KINDS[layer.type]
+    if kind.has_weights:
+        problem = neuron_problem(layer.neuron)
+        if problem:
+            return problem
+    elif layer.neuron is not None:
+        return f"a {layer.type} layer carries no neuron, got {layer.neuron!r}"
+    if tuple(layer.in_shape) != previous:
+        return f"in_shape {tuple(layer.in_shape)} does not match the previous output {previous}"
+    problem = kind.check(layer)
+    if problem:
+        return problem
+    if isinstance(kind, WeightKind):
+        return _weights_problem(kind, layer)
+    if layer.weight is not None or layer.weight_int is not None:
+        return f"a {layer.type} layer cannot carry weights"
+    return None
 
 
-def _check_weights(layer: Layer, where: str) -> None:
-    expected = expected_weight_shape(layer)
+def _weights_problem(kind: WeightKind, layer: Layer) -> str | None:
+    """The first problem with a weight layer's arrays (shapes, values, dtypes), or None."""
+    expected = kind.weight_shape(tuple(layer.in_shape), tuple(layer.out_shape), layer.kernel)
     if layer.weight is None:
-        raise HardwareError(f"{where}: the {layer.type} layer has no float weights; {_REEXPORT}")
+        return f"the {layer.type} layer has no float weights"
     for name in ("weight", "weight_int"):
         array = getattr(layer, name)
         if array is not None and tuple(array.shape) != expected:
-            raise HardwareError(
-                f"{where}: {name} has shape {tuple(array.shape)}, expected {expected} from its "
-                f"in/out shapes and kernel; {_REEXPORT}"
+            return (
+                f"{name} has shape {tuple(array.shape)}, expected {expected} from its in/out "
+                f"shapes and kernel{_axis_difference(kind, tuple(array.shape), expected)}"
             )
     if not np.all(np.isfinite(layer.weight)):
-        raise HardwareError(f"{where}: weight holds NaN or infinite values; retrain or {_REEXPORT}")
-    if layer.weight_int is not None:
-        if not np.issubdtype(layer.weight_int.dtype, np.integer):
-            raise HardwareError(
-                f"{where}: weight_int has dtype {layer.weight_int.dtype}, expected integers; "
-                f"{_REEXPORT}"
-            )
-        check_weight_mantissas(layer.weight_int, where)
-        check_weight_exponent(layer.weight_exp, where)
+        return "weight holds NaN or infinite values (retrain the network)"
+    if layer.weight_int is not None and not np.issubdtype(layer.weight_int.dtype, np.integer):
+        return f"weight_int has dtype {layer.weight_int.dtype}, expected integers"
+    return None
+
+
+def _axis_difference(kind: WeightKind, shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """`` (in channels: 3, not 4)`` for the first weight axis that differs, if any."""
+    if len(shape) != len(expected):
+        return ""
+    for axis, actual, wanted in zip(kind.weight_axes(), shape, expected, strict=True):
+        if actual != wanted:
+            return f" ({axis}: {actual}, not {wanted})"
+    return ""
 
 
 def _json_default(value: object) -> object:
@@ -238,7 +187,7 @@ def _manifest_and_arrays(net: HardwareNetwork) -> tuple[dict, dict[str, np.ndarr
                 "type": layer.type,
                 "in_shape": [int(v) for v in layer.in_shape],
                 "out_shape": [int(v) for v in layer.out_shape],
-                "activation": layer.activation,
+                "neuron": None if layer.neuron is None else dict(layer.neuron),
                 "kernel": _int_pair(layer.kernel),
                 "stride": _int_pair(layer.stride),
                 "padding": _int_pair(layer.padding),
@@ -257,7 +206,6 @@ def _manifest_and_arrays(net: HardwareNetwork) -> tuple[dict, dict[str, np.ndarr
             "bits": int(net.input_bits),
             "scale": float(net.input_scale),
         },
-        "neuron": net.neuron,
         "learning": net.learning,
         "metadata": net.metadata,
         "layers": layers,
@@ -342,7 +290,7 @@ def load_export(path: str | Path) -> HardwareNetwork:
         )
     if not manifest_path.is_file():
         raise HardwareError(
-            f"{manifest_path}: missing, so {directory} is not an export; {_REEXPORT}"
+            f"{manifest_path}: missing, so {directory} is not an export; {REEXPORT}"
         )
     manifest = _read_manifest(manifest_path)
     arrays = _read_arrays(directory, manifest, manifest_path)
@@ -356,23 +304,23 @@ def _read_manifest(manifest_path: Path) -> dict:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise HardwareError(
-            f"{manifest_path}: unreadable JSON ({error}); the export is damaged, {_REEXPORT}"
+            f"{manifest_path}: unreadable JSON ({error}); the export is damaged, {REEXPORT}"
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise HardwareError(
             f"{manifest_path}: format is {found!r}, not {FORMAT_NAME!r}; point to a neuroprop "
-            f"export or {_REEXPORT}"
+            f"export or {REEXPORT}"
         )
     version = manifest.get("version")
     if version != FORMAT_VERSION:
         raise HardwareError(
             f"{manifest_path}: export format version {version!r} is not supported (this neuroprop "
-            f"reads version {FORMAT_VERSION}); {_REEXPORT}"
+            f"reads version {FORMAT_VERSION}); {REEXPORT}"
         )
     for key in ("substrate", "input", "layers", "arrays"):
         if key not in manifest:
-            raise HardwareError(f"{manifest_path}: the manifest has no {key!r} entry; {_REEXPORT}")
+            raise HardwareError(f"{manifest_path}: the manifest has no {key!r} entry; {REEXPORT}")
     return manifest
 
 
@@ -380,20 +328,20 @@ def _read_arrays(directory: Path, manifest: dict, manifest_path: Path) -> dict[s
     entry = manifest["arrays"]
     file_name = entry.get("file") if isinstance(entry, dict) else None
     if not isinstance(file_name, str) or Path(file_name).name != file_name:
-        raise HardwareError(f"{manifest_path}: bad arrays entry {entry!r}; {_REEXPORT}")
+        raise HardwareError(f"{manifest_path}: bad arrays entry {entry!r}; {REEXPORT}")
     arrays_path = directory / file_name
     if not arrays_path.is_file():
-        raise HardwareError(f"{arrays_path}: missing; the export is incomplete, {_REEXPORT}")
+        raise HardwareError(f"{arrays_path}: missing; the export is incomplete, {REEXPORT}")
     if _sha256(arrays_path) != entry.get("sha256"):
         raise HardwareError(
             f"{arrays_path}: checksum mismatch with {MANIFEST_FILE} (corrupt or modified "
-            f"arrays); {_REEXPORT}"
+            f"arrays); {REEXPORT}"
         )
     try:
         with np.load(arrays_path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise HardwareError(f"{arrays_path}: unreadable ({error}); {_REEXPORT}") from None
+        raise HardwareError(f"{arrays_path}: unreadable ({error}); {REEXPORT}") from None
 
 
 def _network_from(
@@ -411,13 +359,12 @@ def _network_from(
             input_bits=int(source["bits"]),
             layers=layers,
             substrate=manifest["substrate"],
-            neuron=manifest.get("neuron") or {},
             learning=manifest.get("learning"),
             metadata=manifest.get("metadata") or {},
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise HardwareError(
-            f"{manifest_path}: malformed manifest ({type(error).__name__}: {error}); {_REEXPORT}"
+            f"{manifest_path}: malformed manifest ({type(error).__name__}: {error}); {REEXPORT}"
         ) from None
 
 
@@ -433,19 +380,19 @@ def _layer_from(
             continue
         if key not in arrays:
             raise HardwareError(
-                f"{manifest_path}: {name}: array {key!r} is missing from {ARRAYS_FILE}; {_REEXPORT}"
+                f"{manifest_path}: {name}: array {key!r} is missing from {ARRAYS_FILE}; {REEXPORT}"
             )
         if arrays[key].dtype != dtype:
             raise HardwareError(
                 f"{manifest_path}: {name}: array {key!r} has dtype {arrays[key].dtype}, expected "
-                f"{np.dtype(dtype)}; {_REEXPORT}"
+                f"{np.dtype(dtype)}; {REEXPORT}"
             )
         loaded[field_name] = arrays[key]
     return Layer(
         type=entry["type"],
         in_shape=tuple(int(v) for v in entry["in_shape"]),
         out_shape=tuple(int(v) for v in entry["out_shape"]),
-        activation=entry["activation"],
+        neuron=entry["neuron"],
         weight=loaded["weight"],
         weight_int=loaded["weight_int"],
         weight_exp=entry["weight_exp"],

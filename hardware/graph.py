@@ -1,20 +1,15 @@
 """The in-memory form of an exported network: the contract between the torch side,
 the export format, the quantiser, the integer emulator and the Lava backend.
 
-Conventions (all layouts follow PyTorch's, activations are C,H,W-ordered):
-
-- ``dense``:    ``weight`` (out, in).
-- ``conv2d``:   ``weight`` (O, C, kh, kw), with ``stride`` and ``padding`` (zero padding).
-- ``loccon2d``: ``weight`` (L, O, C*kh*kw) with L = out_h*out_w output positions in
-  row-major order and the K = C*kh*kw axis in ``torch.nn.functional.unfold`` order;
-  no padding (valid), ``stride`` as given.
-- ``flatten``:  C,H,W -> C*H*W.
-- ``maxpool2d``: ``kernel`` and ``stride``.
-
-Every weight layer computes a = W * s (no biases anywhere), then its ``activation``
-("relu" or "linear"; room for "lif" later). Batch-norm gains are folded into the
-weights and dropout is removed before a network reaches this form. The last layer
-is a linear dense layer whose outputs are the Q-values.
+A network is a feed-forward chain of ``Layer``s. Each layer's ``type`` names a layer
+kind of ``hardware.layers`` (dense, conv2d, loccon2d, flatten, maxpool2d), which
+states its weight layout, shapes and arithmetic; activations are C,H,W-ordered. A
+weight layer computes a = W * s (no biases anywhere) and then its ``neuron``, a dict
+``{"kind": NAME, **parameters}`` of ``hardware.neurons`` (``{"kind": "relu"}`` or
+``{"kind": "linear"}``); flatten and maxpool2d layers carry ``neuron=None``.
+Batch-norm gains are folded into the weights and dropout is removed before a network
+reaches this form. The last layer is a linear dense layer whose outputs are the
+Q-values.
 
 Fixed point: ``weight_int`` holds the Loihi weight mantissas (same layout as
 ``weight``) and ``weight_exp`` the layer's exponent: a_int = (W_int * s_int) << e
@@ -28,20 +23,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-WEIGHT_LAYERS = ("dense", "conv2d", "loccon2d")
-SHAPE_LAYERS = ("flatten", "maxpool2d")
-LAYER_TYPES = WEIGHT_LAYERS + SHAPE_LAYERS
-ACTIVATIONS = ("relu", "linear")
+from hardware.errors import HardwareError
+from hardware.layers import WEIGHT_KINDS
 
 
 @dataclass
 class Layer:
-    """One layer of an exported network (see the module docstring for layouts)."""
+    """One layer of an exported network (layouts: the kind's module in ``hardware.layers``)."""
 
     type: str
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
-    activation: str = "linear"
+    neuron: dict | None = None
     weight: np.ndarray | None = None
     weight_int: np.ndarray | None = None
     weight_exp: int = 0
@@ -51,16 +44,16 @@ class Layer:
 
     @property
     def has_weights(self) -> bool:
-        return self.type in WEIGHT_LAYERS
+        return self.type in WEIGHT_KINDS
 
 
 @dataclass
 class HardwareNetwork:
     """A feed-forward network ready for (or already through) quantisation.
 
-    ``substrate`` is "rate" today (graded ReLU neurons); ``neuron`` and ``learning``
-    hold substrate-specific parameters (LIF constants, on-chip learning rule) for
-    the spiking and embedded-learning extensions.
+    ``substrate`` is "rate" today (graded neurons, one sample per time step);
+    ``learning`` holds the on-chip learning rule's parameters (later). Neuron
+    parameters live on each layer (``Layer.neuron``).
     """
 
     input_shape: tuple[int, ...]
@@ -68,7 +61,6 @@ class HardwareNetwork:
     layers: list[Layer]
     input_bits: int = 8
     substrate: str = "rate"
-    neuron: dict = field(default_factory=dict)
     learning: dict | None = None
     metadata: dict = field(default_factory=dict)
 
@@ -79,3 +71,37 @@ class HardwareNetwork:
     @property
     def is_quantised(self) -> bool:
         return all(layer.weight_int is not None for layer in self.layers if layer.has_weights)
+
+
+def layer_name(index: int, layer: Layer) -> str:
+    """The name a layer has in a manifest and in messages, e.g. ``layer2_dense``."""
+    return f"layer{index}_{layer.type}"
+
+
+def check_samples(
+    net: HardwareNetwork,
+    x: np.ndarray,
+    *,
+    what: str = "inputs",
+    integers: bool = False,
+    nonempty: bool = False,
+) -> np.ndarray:
+    """``x`` as an array of samples (N, *input_shape); HardwareError if it is not one.
+
+    ``integers``: refuse non-integer dtypes (raw pixels are expected); ``nonempty``:
+    refuse N = 0.
+    """
+    x = np.asarray(x)
+    expected = tuple(net.input_shape)
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or (nonempty and not len(x)):
+        raise HardwareError(
+            f"{what} have shape {x.shape}, expected (N, {', '.join(map(str, expected))})"
+            f"{' with N >= 1' if nonempty else ''}; pass one sample per row in the network's "
+            "input layout"
+        )
+    if integers and not np.issubdtype(x.dtype, np.integer):
+        raise HardwareError(
+            f"{what} must be integers (raw integer pixels), got {x.dtype}; pass the uint8 "
+            "pixels, not x * input_scale"
+        )
+    return x

@@ -2,10 +2,12 @@
 
 Read from lava-nc 0.10.0's source (``proc/dense/models.py``, ``proc/sparse/models.py``,
 ``proc/conv/models.py`` + ``proc/conv/utils.py``, ``proc/graded/models.py``,
-``proc/io/source.py``, ``proc/io/sink.py``, ``utils/weightutils.py``) and checked bit for
-bit against runs of those models (tests/hardware/lava/). This module is the single
-place that states it; the quantiser keeps networks inside these limits, the numpy
-emulator reproduces it, and the Lava backend relies on it.
+``proc/lif/models.py``, ``proc/io/source.py``, ``proc/io/sink.py``,
+``utils/weightutils.py``) and checked bit for bit against runs of those models
+(tests/hardware/lava/). This module is the single place that states it; the quantiser
+keeps networks inside these limits, the layer and neuron kinds of the numpy emulator
+(``hardware.layers``, ``hardware.neurons``) reproduce it, and the Lava backend relies
+on it.
 
 Integer types
     Every fixed-point port, buffer and state is ``np.int32``. The ``precision=24``
@@ -42,9 +44,10 @@ Conv (``PyConvModelFixed``), per step::
   outside int32 gives -2**31 on x86 (numpy cast), which wraps to 0.
 - Layout: input (W, H, C), output (W, H, C_out), kernel (C_out, kW, kH, C_in), and it
   is a true convolution (kernel flipped), not PyTorch's correlation.
-- Hence ``conv_lowering``: a conv layer with ``weight_exp == 0`` runs on Lava's Conv;
-  any other exponent runs on a Sparse connection holding the unrolled kernel, which
-  applies the exponent with the Dense/Sparse arithmetic above.
+- Hence ``hardware.layers.conv2d.runs_on_lava_conv``: a conv layer with
+  ``weight_exp == 0`` runs on Lava's Conv; any other exponent runs on a Sparse
+  connection holding the unrolled kernel, which applies the exponent with the
+  Dense/Sparse arithmetic above.
 
 Neurons (``PyGradedReluVecModelFixed``, ``PyGradedVecModelFixed``), stateless per step::
 
@@ -55,6 +58,18 @@ Neurons (``PyGradedReluVecModelFixed``, ``PyGradedVecModelFixed``), stateless pe
 No saturation, no 24-bit clipping: the payload sent on is the full int32. Both
 Processes default to ``vth=1``, which silently zeroes outputs equal to 1 (and -1):
 always pass ``vth=0``. Both exist only as ``fixed_pt`` models in lava-nc 0.10.0.
+
+LIF (``PyLifModelBitAcc`` / ``AbstractPyLifModelFixed``; ``PyLifModelFloat``), per step,
+int32 state, ``lif_step_fixed``::
+
+    u = trunc(u * (4096 - (du + 1)) / 4096) + wrap32(a_in << 6)   # then Lava's 24-bit wrap
+    v = clip(trunc(v * (4096 - dv) / 4096) + u + bias, -(2^23 - 1), 2^23 - 1)
+    s = v > (vth << 6);  v = 0 where s                            # reset to 0, not subtract
+
+``du``, ``dv``: 12-bit unsigned (0..4095); ``vth``: 17-bit unsigned (0..131071);
+``bias = bias_mant << bias_exp`` (13-bit signed mantissa, 3-bit exponent); u and v are
+24-bit states (see ``lif_step_fixed`` for the exact wrap and clip). The float model
+(``lif_step_float``) is u = u (1 - du) + a; v = v (1 - dv) + u + bias; s = v > vth.
 
 I/O: ``io.source.RingBuffer`` sends int32 data, ``io.sink.RingBuffer`` stores int32.
 
@@ -105,6 +120,21 @@ INPUT_BITS = 8
 NEURON_THRESHOLD = 0
 """``vth`` for GradedReluVec (relu) and GradedVec (identity)."""
 
+LIF_DECAY_BITS = 12
+LIF_DECAY_UNITY = 2**LIF_DECAY_BITS
+LIF_DECAY_MAX = LIF_DECAY_UNITY - 1
+"""``du``, ``dv``: 12-bit unsigned, 0..4095; decay factors are (4096 - decay) / 4096."""
+LIF_CURRENT_DECAY_OFFSET = 1
+"""Lava's ``ds_offset``: the current decays by du + 1, so du = 4095 empties u each step."""
+LIF_VTH_BITS = 17
+LIF_VTH_MAX = 2**LIF_VTH_BITS - 1
+"""``vth``: 17-bit unsigned, 0..131071."""
+LIF_MSB_SHIFT = 6
+"""Synaptic input and threshold are shifted left by 6 bits to align with u and v."""
+LIF_STATE_BITS = 24
+LIF_VOLTAGE_MAX = 2 ** (LIF_STATE_BITS - 1) - 1
+"""u and v are 24-bit: v is clipped to +-(2^23 - 1), u wrapped (``lif_step_fixed``)."""
+
 INT32 = np.int32
 
 
@@ -131,7 +161,8 @@ def sign_mode_effective_weights(weight_int: np.ndarray) -> np.ndarray:
 
 
 def apply_weight_exp(accumulator: np.ndarray, weight_exp: int) -> np.ndarray:
-    """Dense/Sparse scaling of an int32 sum: ``acc << e`` (wrapping) or ``acc >> -e`` (floor)."""
+    """Dense/Sparse output for an integer sum: acc = wrap32(sum), then ``acc << e``
+    (wrapping) or ``acc >> -e`` (floor), int32."""
     acc = np.asarray(accumulator).astype(INT32)
     if weight_exp > 0:
         return np.left_shift(acc, INT32(weight_exp))
@@ -149,21 +180,16 @@ def conv_output(exact_sum: np.ndarray) -> np.ndarray:
     return wrap_signed(as_int32, MESSAGE_BITS).astype(INT32)
 
 
-def neuron_output(activation: np.ndarray, kind: str) -> np.ndarray:
-    """Graded neuron with vth = 0: relu (GradedReluVec) or identity (GradedVec), int32."""
+def graded_relu_vec(activation: np.ndarray, vth: int = NEURON_THRESHOLD) -> np.ndarray:
+    """GradedReluVec: ``s = v * (v > vth)`` with v = int32(a); relu for vth = 0."""
     v = np.asarray(activation).astype(INT32)
-    if kind == "relu":
-        return v * (v > NEURON_THRESHOLD)
-    return v * (np.abs(v) > NEURON_THRESHOLD)
+    return v * (v > vth)
 
 
-def conv_lowering(weight_exp: int) -> str:
-    """Which Lava connection carries a conv layer: "conv" (exponent 0) or "sparse".
-
-    Lava 0.10's fixed-point Conv ignores ``weight_exp``; a Sparse connection with the
-    unrolled kernel applies it.
-    """
-    return "conv" if int(weight_exp) == 0 else "sparse"
+def graded_vec(activation: np.ndarray, vth: int = NEURON_THRESHOLD) -> np.ndarray:
+    """GradedVec: ``s = v * (|v| > vth)`` with v = int32(a); the identity for vth = 0."""
+    v = np.asarray(activation).astype(INT32)
+    return v * (np.abs(v) > vth)
 
 
 def check_weight_mantissas(weight_int: np.ndarray, where: str) -> None:
@@ -190,3 +216,97 @@ def check_weight_exponent(weight_exp: int, where: str) -> None:
             f"{where}: weight_exp {int(weight_exp)} is outside [{WEIGHT_EXP_MIN}, "
             f"{WEIGHT_EXP_MAX}]; re-quantise with hardware.quantize"
         )
+
+
+def lif_step_fixed(
+    u: np.ndarray,
+    v: np.ndarray,
+    a_in: np.ndarray,
+    du: int,
+    dv: int,
+    vth: int,
+    bias: int | np.ndarray = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of Lava's bit-accurate LIF (``PyLifModelBitAcc``): new (u, v) and spikes.
+
+    With int32 state u, v, integer input ``a_in``, ``du``, ``dv`` in 0..4095, ``vth``
+    in 0..131071 and ``bias = bias_mant << bias_exp`` (Lava's ``effective_bias``)::
+
+        p  = u * (4096 - (du + 1))                  # int64; ds_offset = 1
+        u' = sign(p) * (|p| >> 12) + wrap32(a_in << 6)       (int32 sum: wraps)
+        u' = u' - 2^24 if u' > 2^23;  u' + 2^24 if u' <= -2^23   (Lava's 24-bit wrap)
+        q  = v * (4096 - dv)                        # dm_offset = 0
+        v' = clip(sign(q) * (|q| >> 12) + u' + bias, -(2^23 - 1), 2^23 - 1)
+        s  = v' > (vth << 6);  v' = 0 where s
+
+    Decays truncate toward zero. Lava's 24-bit "wrap" of u is one correction by 2^24,
+    not a modulo: a sum beyond +-3 * 2^23 (an input above 2^18) leaves u outside 24
+    bits, as Lava does. ``a_in`` is taken as int32: Lava's channels carry the sender's
+    int32 (Dense, RingBuffer), and the LIF port's int16 annotation narrows nothing, for
+    its ``recv`` adds the int32 message to an int16 zero vector, which numpy promotes
+    to int32 (tests/hardware/lava/test_lava_lif.py). ``a_in << 6`` wraps in int32 for
+    |a_in| >= 2^25.
+
+    In units of the input (u, v divided by 2^6), this approximates ``lif_step_float``
+    with current decay (du + 1) / 4096, voltage decay dv / 4096, threshold vth and
+    bias / 2^6. Returns int32 u, int32 v, bool spikes.
+    """
+    _check_lif_constants(du, dv, vth)
+    half = 1 << (LIF_STATE_BITS - 1)
+    u = _decayed(wrap_signed(u, ACCUMULATOR_BITS), LIF_DECAY_UNITY - du - LIF_CURRENT_DECAY_OFFSET)
+    current = wrap_signed(wrap_signed(a_in, ACCUMULATOR_BITS) << LIF_MSB_SHIFT, ACCUMULATOR_BITS)
+    u = wrap_signed(u + current, ACCUMULATOR_BITS)
+    u = np.where(u > half, u - 2 * half, np.where(u <= -half, u + 2 * half, u))
+    v = _decayed(wrap_signed(v, ACCUMULATOR_BITS), LIF_DECAY_UNITY - dv)
+    v = wrap_signed(v + u + np.asarray(bias, dtype=np.int64), ACCUMULATOR_BITS)
+    v = np.clip(v, -LIF_VOLTAGE_MAX, LIF_VOLTAGE_MAX)
+    s = v > (int(vth) << LIF_MSB_SHIFT)
+    v = np.where(s, 0, v)
+    return u.astype(INT32), v.astype(INT32), s
+
+
+def lif_step_float(
+    u: np.ndarray,
+    v: np.ndarray,
+    a_in: np.ndarray,
+    du: float,
+    dv: float,
+    vth: float,
+    bias: float | np.ndarray = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of Lava's float LIF (``PyLifModelFloat``), in float64::
+
+        u' = u * (1 - du) + a_in
+        v' = v * (1 - dv) + u' + bias
+        s  = v' > vth;  v' = 0 where s
+
+    ``du``, ``dv`` are the fractions lost per step (0: no decay, 1: none kept).
+    Returns float64 u, float64 v, bool spikes.
+    """
+    u = np.asarray(u, dtype=np.float64) * (1 - du) + np.asarray(a_in, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64) * (1 - dv) + u + bias
+    s = v > vth
+    return u, np.where(s, 0.0, v), s
+
+
+def _decayed(state: np.ndarray, factor: int) -> np.ndarray:
+    """``sign(p) * (|p| >> 12)`` for p = state * factor: the product / 4096, truncated."""
+    product = state * np.int64(factor)
+    return np.sign(product) * (np.abs(product) >> LIF_DECAY_BITS)
+
+
+def _check_lif_constants(du: int, dv: int, vth: int) -> None:
+    for name, value, high in (
+        ("du", du, LIF_DECAY_MAX),
+        ("dv", dv, LIF_DECAY_MAX),
+        ("vth", vth, LIF_VTH_MAX),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or not (0 <= value <= high)
+        ):
+            raise HardwareError(
+                f"LIF {name} {value!r} is not an integer in 0..{high} (Loihi's register "
+                f"width); map the float constant into that range"
+            )

@@ -54,8 +54,8 @@ import numpy as np
 
 from hardware.emulator import LayerStats, fixed_point_stats, forward_fixed, forward_float
 from hardware.errors import HardwareError
-from hardware.format import layer_name, validate_network
-from hardware.graph import HardwareNetwork, Layer
+from hardware.format import validate_network
+from hardware.graph import HardwareNetwork, Layer, check_samples, layer_name
 from hardware.loihi import ACCUMULATOR_MAX, PAYLOAD_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN
 
 MANTISSA_HALF_RANGE = 127
@@ -102,18 +102,7 @@ def _shifted_bound(max_abs_sum: int, weight_exp: int) -> int:
 
 
 def _check_calibration(net: HardwareNetwork, calibration: np.ndarray) -> np.ndarray:
-    x = np.asarray(calibration)
-    expected = tuple(net.input_shape)
-    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
-        raise HardwareError(
-            f"calibration inputs have shape {x.shape}, expected (N, "
-            f"{', '.join(map(str, expected))}) with N >= 1; pass raw training inputs"
-        )
-    if not np.issubdtype(x.dtype, np.integer):
-        raise HardwareError(
-            f"calibration inputs must be raw integer pixels, got {x.dtype}; pass the uint8 "
-            f"inputs, not x * input_scale"
-        )
+    x = check_samples(net, calibration, what="calibration inputs", integers=True, nonempty=True)
     high = 2 ** int(net.input_bits) - 1
     if x.min() < 0 or x.max() > high:
         raise HardwareError(

@@ -8,7 +8,7 @@ open-neuromorphic.org, "Loihi 2 - Intel": 1 million neurons, 120 million synapse
 128 neuron cores; press coverage of the launch: 128 KB of local SRAM per core.)
 
 The model, per layer (a simplification of how Lava/Loihi map networks, not a
-compiler's placement):
+compiler's placement). Each layer kind states its footprint (``hardware.layers``):
 
 - neurons: the layer's outputs (weight layers and max pooling); flatten is wiring
   only, and the input is fed by the host, so neither counts.
@@ -16,11 +16,12 @@ compiler's placement):
   (shared); its connections, i.e. (input, output) pairs that the kernel touches,
   padding excluded, are reported apart. loccon2d: the unshared weights L*O*C*kh*kw
   (each also one connection). maxpool2d: one unit-weight synapse per connection.
-- synaptic memory bits: 8 per weight (Loihi's 8-bit mantissa) plus, for connections
-  stored in a sparse format (loccon2d, maxpool2d), an index naming the target neuron
-  within its core: ceil(log2(min(neurons, 8192))) bits per synapse. A dense matrix
-  needs no index (the position in the row is the target). A conv kernel is stored
-  once per ceil(neurons / 8192) group of the layer's neurons.
+- synaptic memory bits, by the kind's ``Storage``: 8 per weight (Loihi's 8-bit
+  mantissa); a full MATRIX (dense) needs no index (the position in the row is the
+  target); SPARSE synapses (loccon2d, maxpool2d) add an index naming the target
+  neuron within its core: ceil(log2(min(neurons, 8192))) bits per synapse; a SHARED
+  kernel (conv2d) is stored once per ceil(neurons / 8192) group of the layer's
+  neurons.
 - cores: max(ceil(neurons / 8192), ceil(synaptic bits / (128 KiB * 8))) per layer;
   layers never share a core; the network needs the sum. Neuron state, axon routing
   tables and microcode also take core memory: the real count can only be higher.
@@ -32,8 +33,9 @@ import math
 from dataclasses import dataclass
 
 from hardware.errors import HardwareError
-from hardware.format import layer_name
-from hardware.graph import HardwareNetwork, Layer
+from hardware.graph import HardwareNetwork, Layer, layer_name
+from hardware.layers import layer_kind
+from hardware.layers.base import Footprint, Storage
 from hardware.loihi import WEIGHT_BITS
 
 CORES_PER_CHIP = 128
@@ -130,59 +132,39 @@ class ResourceReport:
         return "\n".join([fmt(header), rule, *map(fmt, rows[:-2]), rule, *map(fmt, rows[-2:])])
 
 
-def conv_connections(layer: Layer) -> int:
-    """(input, output) pairs a conv2d kernel connects, taps on zero padding excluded.
-
-    Separable per axis: an output position o touches the kernel taps k with
-    0 <= o*stride - padding + k < size.
-    """
-    per_axis = []
-    for size, out, kernel, stride, padding in zip(
-        layer.in_shape[1:],
-        layer.out_shape[1:],
-        layer.kernel,
-        layer.stride,
-        layer.padding or (0, 0),
-        strict=True,
-    ):
-        taps = 0
-        for o in range(out):
-            start = o * stride - padding
-            taps += min(start + kernel, size) - max(start, 0)
-        per_axis.append(taps)
-    return layer.out_shape[0] * layer.in_shape[0] * per_axis[0] * per_axis[1]
-
-
 def _index_bits(neurons: int) -> int:
     return max(1, math.ceil(math.log2(min(neurons, NEURONS_PER_CORE))))
 
 
+def synaptic_bits(footprint: Footprint) -> int:
+    """Synaptic memory a layer's synapses take, by how they are stored (module docstring)."""
+    synapses, neurons = footprint.synapses, footprint.neurons
+    if footprint.storage is Storage.MATRIX:
+        return synapses * WEIGHT_BITS
+    if footprint.storage is Storage.SPARSE:
+        return synapses * (WEIGHT_BITS + _index_bits(neurons))
+    if footprint.storage is Storage.SHARED:
+        return synapses * WEIGHT_BITS * math.ceil(neurons / NEURONS_PER_CORE)
+    return 0
+
+
 def layer_resources(name: str, layer: Layer) -> LayerResources:
     """One layer's neurons, synapses, connections, synaptic memory and cores."""
-    neurons = math.prod(layer.out_shape) if layer.type != "flatten" else 0
-    neuron_cores = math.ceil(neurons / NEURONS_PER_CORE)
-    if layer.type == "flatten":
-        synapses = connections = bits = 0
-    elif layer.type == "dense":
-        synapses = connections = layer.in_shape[0] * layer.out_shape[0]
-        bits = synapses * WEIGHT_BITS
-    elif layer.type == "conv2d":
-        kh, kw = layer.kernel
-        synapses = layer.out_shape[0] * layer.in_shape[0] * kh * kw
-        connections = conv_connections(layer)
-        bits = synapses * WEIGHT_BITS * neuron_cores
-    elif layer.type == "loccon2d":
-        kh, kw = layer.kernel
-        synapses = connections = neurons * layer.in_shape[0] * kh * kw
-        bits = synapses * (WEIGHT_BITS + _index_bits(neurons))
-    elif layer.type == "maxpool2d":
-        kh, kw = layer.kernel
-        synapses = connections = neurons * kh * kw
-        bits = synapses * (WEIGHT_BITS + _index_bits(neurons))
-    else:
-        raise HardwareError(f"{name}: no resource model for layer type {layer.type!r}")
-    cores = max(neuron_cores, math.ceil(bits / SYNAPTIC_MEMORY_BITS_PER_CORE))
-    return LayerResources(name, layer.type, neurons, synapses, connections, bits, cores)
+    footprint = layer_kind(layer.type).footprint(layer)
+    bits = synaptic_bits(footprint)
+    cores = max(
+        math.ceil(footprint.neurons / NEURONS_PER_CORE),
+        math.ceil(bits / SYNAPTIC_MEMORY_BITS_PER_CORE),
+    )
+    return LayerResources(
+        name,
+        layer.type,
+        footprint.neurons,
+        footprint.synapses,
+        footprint.connections,
+        bits,
+        cores,
+    )
 
 
 def resource_report(net: HardwareNetwork) -> ResourceReport:

@@ -6,6 +6,6 @@ live in ``hardware.lava.processes`` (a folder that holds nothing else).
 """
 
 from hardware.lava.backend import LavaResult, run_on_lava, run_on_lava_per_sample
-from hardware.lava.network import MAXPOOL_REFUSAL
+from hardware.layers.maxpool2d import MAXPOOL_REFUSAL
 
 __all__ = ["MAXPOOL_REFUSAL", "LavaResult", "run_on_lava", "run_on_lava_per_sample"]

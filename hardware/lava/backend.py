@@ -12,8 +12,9 @@ depth + 1 steps and a Var get of the output.
 
 Fixed point (default): integer weights, ``Loihi2SimCfg(select_tag="fixed_pt")``,
 int64 Q-values equal to ``hardware.emulator.forward_fixed``. Floating point: float
-weights and inputs ``x * input_scale``, ``select_tag="floating_pt"`` (with float models
-for the graded neurons), float64 Q-values equal to ``forward_float``.
+weights and inputs ``x * input_scale``, ``select_tag="floating_pt"`` (with the float
+models each neuron kind names, ``hardware.neurons``), float64 Q-values equal to
+``forward_float``.
 """
 
 from __future__ import annotations
@@ -26,18 +27,14 @@ from pathlib import Path
 import numpy as np
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import Dense
-from lava.proc.graded.process import GradedReluVec, GradedVec
 from lava.proc.io.sink import RingBuffer as SinkRingBuffer
 from lava.proc.io.source import RingBuffer as SourceRingBuffer
 
 from hardware.errors import HardwareError
-from hardware.graph import HardwareNetwork
+from hardware.graph import HardwareNetwork, check_samples
 from hardware.lava import network, runtime
 from hardware.lava.processes.exact_blas import PyDenseModelExactBlas
-from hardware.lava.processes.float_neurons import (
-    PyGradedReluVecModelFloat,
-    PyGradedVecModelFloat,
-)
+from hardware.neurons import NEURON_KINDS
 
 DENSE_MODELS = ("lava", "blas")
 
@@ -117,7 +114,7 @@ def run_on_lava_per_sample(
 
 def run_config(mode: str, dense_model: str = "lava") -> Loihi2SimCfg:
     """``fixed_pt`` models (Dense: Lava's or the exact-BLAS one), or ``floating_pt`` ones
-    with float graded neurons added."""
+    with the float models of every neuron kind added."""
     if dense_model not in DENSE_MODELS:
         raise HardwareError(
             f"dense_model {dense_model!r} is not one of {DENSE_MODELS}; pass 'lava' or 'blas'"
@@ -125,27 +122,16 @@ def run_config(mode: str, dense_model: str = "lava") -> Loihi2SimCfg:
     if mode == "fixed":
         exceptions = {Dense: PyDenseModelExactBlas} if dense_model == "blas" else {}
         return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
-    return Loihi2SimCfg(
-        select_tag="floating_pt",
-        exception_proc_model_map={
-            GradedReluVec: PyGradedReluVecModelFloat,
-            GradedVec: PyGradedVecModelFloat,
-        },
-    )
+    float_models: dict[type, type] = {}
+    for kind in NEURON_KINDS.values():
+        float_models.update(kind.lava_float_models())
+    return Loihi2SimCfg(select_tag="floating_pt", exception_proc_model_map=float_models)
 
 
 def _prepared_inputs(net: HardwareNetwork, x_int: np.ndarray, mode: str) -> np.ndarray:
     """Validated inputs as (N, D) rows: int32 payloads, or float64 x * input_scale."""
     network.check_supported(net, mode)
-    x = np.asarray(x_int)
-    expected = tuple(net.input_shape)
-    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
-        raise HardwareError(
-            f"inputs have shape {x.shape}, expected (N, {', '.join(map(str, expected))}) "
-            "with N >= 1; pass the raw uint8 pixels of at least one sample"
-        )
-    if not np.issubdtype(x.dtype, np.integer):
-        raise HardwareError(f"inputs must be integers (raw uint8 pixels), got {x.dtype}")
+    x = check_samples(net, x_int, integers=True, nonempty=True)
     rows = x.reshape(len(x), -1)
     if mode == "fixed":
         return rows.astype(np.int32)

@@ -24,12 +24,11 @@ import numpy as np
 import pytest
 
 from hardware.graph import HardwareNetwork, Layer
+from hardware.layers import weight_shape, window_output
 
 KINDS = ("dense", "conv", "loccon", "maxpool")
-
-
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+RELU = {"kind": "relu"}
+LINEAR = {"kind": "linear"}
 
 
 def _conv(
@@ -38,14 +37,14 @@ def _conv(
     channels, height, width = in_shape
     out_shape = (
         out_channels,
-        _out_size(height, 3, stride, padding),
-        _out_size(width, 3, stride, padding),
+        window_output(height, 3, stride, padding),
+        window_output(width, 3, stride, padding),
     )
     return Layer(
         type=kind,
         in_shape=in_shape,
         out_shape=out_shape,
-        activation="relu",
+        neuron=dict(RELU),
         kernel=(3, 3),
         stride=(stride, stride),
         padding=(padding, padding),
@@ -70,7 +69,7 @@ def _architecture(
             Layer(
                 type="maxpool2d",
                 in_shape=(c, h, w),
-                out_shape=(c, _out_size(h, 2, 2, 0), _out_size(w, 2, 2, 0)),
+                out_shape=(c, window_output(h, 2, 2, 0), window_output(w, 2, 2, 0)),
                 kernel=(2, 2),
                 stride=(2, 2),
                 padding=(0, 0),
@@ -85,9 +84,9 @@ def _architecture(
     widths = {"dense": [hidden, hidden // 2], "maxpool": []}.get(kind, [hidden])
     size = flat
     for width in widths:
-        layers.append(Layer(type="dense", in_shape=(size,), out_shape=(width,), activation="relu"))
+        layers.append(Layer(type="dense", in_shape=(size,), out_shape=(width,), neuron=dict(RELU)))
         size = width
-    layers.append(Layer(type="dense", in_shape=(size,), out_shape=(classes,), activation="linear"))
+    layers.append(Layer(type="dense", in_shape=(size,), out_shape=(classes,), neuron=dict(LINEAR)))
     return layers
 
 
@@ -95,15 +94,6 @@ def _fan_in(layer: Layer) -> int:
     if layer.type == "dense":
         return layer.in_shape[0]
     return layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
-
-
-def _weight_shape(layer: Layer) -> tuple[int, ...]:
-    if layer.type == "dense":
-        return (layer.out_shape[0], layer.in_shape[0])
-    out_channels, out_h, out_w = layer.out_shape
-    if layer.type == "conv2d":
-        return (out_channels, layer.in_shape[0], *layer.kernel)
-    return (out_h * out_w, out_channels, layer.in_shape[0] * layer.kernel[0] * layer.kernel[1])
 
 
 def random_network(
@@ -122,9 +112,10 @@ def random_network(
     layers = _architecture(kind, tuple(input_shape), hidden, channels, classes)
     for layer in layers:
         if layer.has_weights:
-            gain = 2.0 if layer.activation == "relu" else 1.0
+            gain = 2.0 if layer.neuron == RELU else 1.0
             std = weight_gain * np.sqrt(gain / _fan_in(layer))
-            layer.weight = (rng.standard_normal(_weight_shape(layer)) * std).astype(np.float32)
+            shape = weight_shape(layer.type, layer.in_shape, layer.out_shape, layer.kernel)
+            layer.weight = (rng.standard_normal(shape) * std).astype(np.float32)
     return HardwareNetwork(
         input_shape=tuple(input_shape),
         input_scale=float(input_scale),

@@ -9,30 +9,26 @@ import numpy as np
 import pytest
 
 from hardware import loihi
-from hardware.emulator import (
-    _exact_matmul,
-    fixed_point_stats,
-    forward_fixed,
-    forward_float,
-)
+from hardware.emulator import fixed_point_stats, forward_fixed, forward_float
 from hardware.errors import HardwareError
 from hardware.graph import HardwareNetwork, Layer
+from hardware.layers import window_output
+from hardware.layers.base import exact_matmul
+
+RELU = {"kind": "relu"}
+LINEAR = {"kind": "linear"}
 
 
-def _out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _window_layer(kind, in_shape, out_channels, kernel, stride, padding, activation="relu"):
+def _window_layer(kind, in_shape, out_channels, kernel, stride, padding, neuron="relu"):
     c, h, w = in_shape
-    out_h = _out(h, kernel[0], stride[0], padding[0])
-    out_w = _out(w, kernel[1], stride[1], padding[1])
-    channels = c if kind == "maxpool2d" else out_channels
+    out_h = window_output(h, kernel[0], stride[0], padding[0])
+    out_w = window_output(w, kernel[1], stride[1], padding[1])
+    pooling = kind == "maxpool2d"
     return Layer(
         type=kind,
         in_shape=in_shape,
-        out_shape=(channels, out_h, out_w),
-        activation=activation,
+        out_shape=(c if pooling else out_channels, out_h, out_w),
+        neuron=None if pooling else {"kind": neuron},
         kernel=kernel,
         stride=stride,
         padding=padding,
@@ -51,7 +47,7 @@ def _layout_network(rng: np.random.Generator, with_maxpool: bool = True) -> Hard
         layers.append(_window_layer("maxpool2d", loccon.out_shape, 0, (2, 2), (1, 1), (1, 0)))
     flat = int(np.prod(layers[-1].out_shape))
     layers.append(Layer("flatten", layers[-1].out_shape, (flat,)))
-    layers.append(Layer("dense", (flat,), (5,), "linear"))
+    layers.append(Layer("dense", (flat,), (5,), LINEAR))
     for layer, exp in zip([conv, loccon, layers[-1]], (-2, -7, -6), strict=True):
         c = layer.in_shape[0]
         if layer.type == "conv2d":
@@ -135,7 +131,7 @@ def _slow_float(net: HardwareNetwork, sample: np.ndarray) -> np.ndarray:
             s = _slow_maxpool(layer, s).astype(np.float64)
         else:
             a = _slow_sums(layer, s, layer.weight.astype(np.float64)).astype(np.float64)
-            s = np.maximum(a, 0) if layer.activation == "relu" else a
+            s = np.maximum(a, 0) if layer.neuron == RELU else a
     return s.reshape(-1)
 
 
@@ -176,11 +172,7 @@ def _slow_fixed(net: HardwareNetwork, sample: np.ndarray) -> np.ndarray:
                 a[index] = _wrap(_wrap(total, 32) * 2**e, 32)
             else:
                 a[index] = _wrap(total, 32) // 2**-e  # Python's // floors
-        s = (
-            np.vectorize(lambda v: max(v, 0), otypes=[object])(a)
-            if layer.activation == "relu"
-            else a
-        )
+        s = np.vectorize(lambda v: max(v, 0), otypes=[object])(a) if layer.neuron == RELU else a
     return s.reshape(-1).astype(np.int64)
 
 
@@ -223,7 +215,7 @@ def test_saturating_network_matches_explicit_integer_loops():
 
 
 def test_conv_with_zero_exponent_uses_24_bit_wrap_and_others_int32():
-    layer = _window_layer("conv2d", (1, 3, 3), 1, (3, 3), (1, 1), (0, 0), activation="linear")
+    layer = _window_layer("conv2d", (1, 3, 3), 1, (3, 3), (1, 1), (0, 0), neuron="linear")
     layer.weight_int = np.full((1, 1, 3, 3), 254)
     net = HardwareNetwork((1, 3, 3), 1.0, [layer, Layer("flatten", (1, 1, 1), (1,))])
     x = np.full((1, 1, 3, 3), 255, dtype=np.uint8)
@@ -237,7 +229,7 @@ def test_conv_with_zero_exponent_uses_24_bit_wrap_and_others_int32():
 
 
 def test_negative_exponent_floors_negative_sums():
-    layer = Layer("dense", (2,), (3,), "linear", weight_int=np.array([[-2, 0], [2, -4], [6, 0]]))
+    layer = Layer("dense", (2,), (3,), LINEAR, weight_int=np.array([[-2, 0], [2, -4], [6, 0]]))
     net = HardwareNetwork((2,), 1.0, [layer])
     x = np.array([[3, 1]])
     # sums: -6, 2, 18; >> 2 floors: -6/4 = -1.5 -> -2 (truncation would give -1)
@@ -245,13 +237,13 @@ def test_negative_exponent_floors_negative_sums():
     np.testing.assert_array_equal(forward_fixed(net, x), [[-2, 0, 4]])
     layer.weight_exp = -3
     np.testing.assert_array_equal(forward_fixed(net, x), [[-1, 0, 2]])
-    layer.activation = "relu"
+    layer.neuron = RELU
     np.testing.assert_array_equal(forward_fixed(net, x), [[0, 0, 2]])
 
 
 def test_dense_sum_wraps_to_int32_and_positive_exponent_wraps_too():
     w = np.array([[254] * 4])
-    net = HardwareNetwork((4,), 1.0, [Layer("dense", (4,), (1,), "linear", weight_int=w)])
+    net = HardwareNetwork((4,), 1.0, [Layer("dense", (4,), (1,), LINEAR, weight_int=w)])
     x = np.full((1, 4), 255)
     exact = 4 * 254 * 255
     for e in (0, 10, 14):
@@ -274,7 +266,7 @@ def test_sign_mode_rules_clip_and_truncate_like_lava():
     )
     # the emulator uses them: an odd mixed-sign mantissa acts as the even one below it
     w = np.array([[3, -1]])
-    net = HardwareNetwork((2,), 1.0, [Layer("dense", (2,), (1,), "linear", weight_int=w)])
+    net = HardwareNetwork((2,), 1.0, [Layer("dense", (2,), (1,), LINEAR, weight_int=w)])
     assert forward_fixed(net, np.array([[10, 10]]))[0, 0] == 2 * 10 - 2 * 10
 
 
@@ -294,8 +286,8 @@ def test_blas_path_equals_int64_path():
     s = rng.integers(-(2**22), 2**22, size=(7, 300))
     w = 2 * rng.integers(-128, 128, size=(300, 11))
     bound = float(np.abs(w).sum(axis=0).max())
-    fast = _exact_matmul(s, w, bound)
-    slow = _exact_matmul(s, w, 2.0**60)  # a bound beyond 2^53 forces the int64 path
+    fast = exact_matmul(s, w, bound)
+    slow = exact_matmul(s, w, 2.0**60)  # a bound beyond 2^53 forces the int64 path
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(slow, s @ w)
 

@@ -34,12 +34,11 @@ def _assert_same_network(a: HardwareNetwork, b: HardwareNetwork) -> None:
     assert a.input_scale == b.input_scale
     assert a.input_bits == b.input_bits
     assert a.substrate == b.substrate
-    assert a.neuron == b.neuron
     assert a.learning == b.learning
     assert a.metadata == b.metadata
     assert len(a.layers) == len(b.layers)
     for left, right in zip(a.layers, b.layers, strict=True):
-        for name in ("type", "activation", "weight_exp"):
+        for name in ("type", "neuron", "weight_exp"):
             assert getattr(left, name) == getattr(right, name)
         for name in ("in_shape", "out_shape", "kernel", "stride", "padding"):
             value = getattr(left, name)
@@ -72,7 +71,6 @@ def _rewrite_arrays(export: Path, edit) -> None:
 @pytest.mark.parametrize("kind", ["dense", "conv", "loccon", "maxpool"])
 def test_round_trip_keeps_every_field_and_array(tmp_path, make_network, make_inputs, kind):
     net = _quantised(make_network, make_inputs, kind)
-    net.neuron = {"model": "graded_relu", "vth": 0}
     net.learning = {"rule": "brainprop", "lr": 0.1, "tau": [1, 2]}
     net.metadata.update(dataset="digits", float_accuracy=np.float64(0.97), epochs=np.int64(3))
 
@@ -94,7 +92,8 @@ def test_manifest_fields(tmp_path, make_network, make_inputs):
     manifest = json.loads((path / MANIFEST_FILE).read_text())
 
     assert manifest["format"] == "neuroprop-export"
-    assert manifest["version"] == FORMAT_VERSION == 1
+    assert manifest["version"] == FORMAT_VERSION == 2
+    assert "neuron" not in manifest
     assert manifest["hardware_version"] == __version__
     created = datetime.fromisoformat(manifest["created"])
     assert created.utcoffset() == timezone.utc.utcoffset(None)
@@ -103,12 +102,15 @@ def test_manifest_fields(tmp_path, make_network, make_inputs):
     assert manifest["metadata"]["q_scale"] == net.metadata["q_scale"]
     first = manifest["layers"][0]
     assert first["type"] == "conv2d" and first["kernel"] == [3, 3] and first["padding"] == [1, 1]
+    assert first["neuron"] == {"kind": "relu"} and "activation" not in first
+    assert manifest["layers"][-1]["neuron"] == {"kind": "linear"}
     assert first["arrays"] == {
         "weight": f"{first['name']}.weight",
         "weight_int": f"{first['name']}.weight_int",
     }
     flatten = manifest["layers"][2]
     assert flatten["arrays"] == {"weight": None, "weight_int": None}
+    assert flatten["neuron"] is None
     with np.load(path / ARRAYS_FILE) as stored:
         assert sorted(stored.files) == sorted(
             key for layer in manifest["layers"] for key in layer["arrays"].values() if key
@@ -129,9 +131,27 @@ def test_manifest_path_is_accepted(tmp_path, make_network):
 
 def test_wrong_version_is_refused_naming_both_versions(tmp_path, make_network):
     path = save_export(make_network("dense", 0), tmp_path / "export")
-    _rewrite_manifest(path, lambda m: m.update(version=2))
-    with pytest.raises(HardwareError, match=r"version 2 is not supported.*version 1.*re-export"):
+    _rewrite_manifest(path, lambda m: m.update(version=3))
+    with pytest.raises(HardwareError, match=r"version 3 is not supported.*version 2.*re-export"):
         load_export(path)
+
+
+def test_version_1_manifest_is_refused_with_one_line(tmp_path, make_network):
+    """Version 1 had per-layer "activation" strings and a network-wide "neuron"."""
+    path = save_export(make_network("dense", 0), tmp_path / "export")
+
+    def downgrade(manifest):
+        manifest.update(version=1, neuron={})
+        for layer in manifest["layers"]:
+            neuron = layer.pop("neuron")
+            layer["activation"] = neuron["kind"] if neuron else "linear"
+
+    _rewrite_manifest(path, downgrade)
+    with pytest.raises(
+        HardwareError, match=r"version 1 is not supported.*version 2.*re-export"
+    ) as e:
+        load_export(path)
+    assert "\n" not in str(e.value)
 
 
 def test_wrong_format_name_is_refused(tmp_path, make_network):
@@ -204,6 +224,62 @@ def test_conv_output_shape_is_checked(tmp_path, make_network):
         load_export(path)
 
 
+@pytest.mark.parametrize(
+    ("kind", "key", "shape", "message"),
+    [
+        # conv net: layer1 is conv 4 -> 4 channels 3x3: weight (4, 4, 3, 3)
+        ("conv", "layer1_conv2d.weight", (4, 3, 3, 3), r"\(in channels: 3, not 4\)"),
+        # loccon net: layer1 is loccon 4 -> 4 channels 3x3 at 2x2 positions: (4, 4, 4 * 9)
+        ("loccon", "layer1_loccon2d.weight", (4, 4, 3 * 9), r"\(in channels x kernel taps: 27"),
+    ],
+)
+def test_weight_in_channels_must_match_the_input(tmp_path, make_network, kind, key, shape, message):
+    path = save_export(make_network(kind, 0), tmp_path / "export")
+
+    def fewer_channels(arrays):
+        arrays[key] = np.zeros(shape, dtype=np.float32)
+
+    _rewrite_arrays(path, fewer_channels)
+    name = key.split(".")[0]
+    with pytest.raises(HardwareError, match=rf"{name}: weight has shape .*{message}") as error:
+        load_export(path)
+    assert "\n" not in str(error.value)
+
+
+def test_conv_out_channels_must_match_the_weight(tmp_path, make_network):
+    """out_shape (and the next in_shape) say 5 channels, the (4, 1, 3, 3) kernel makes 4."""
+    path = save_export(make_network("conv", 0), tmp_path / "export")
+
+    def five_channels(manifest):
+        manifest["layers"][0]["out_shape"] = [5, 8, 8]
+        manifest["layers"][1]["in_shape"] = [5, 8, 8]
+
+    _rewrite_manifest(path, five_channels)
+    with pytest.raises(
+        HardwareError,
+        match=r"layer0_conv2d: weight has shape \(4, 1, 3, 3\), expected \(5, 1, 3, 3\) .*"
+        r"\(out channels: 4, not 5\)",
+    ) as error:
+        load_export(path)
+    assert "\n" not in str(error.value)
+
+
+def test_maxpool_must_keep_the_channel_count(tmp_path, make_network):
+    path = save_export(make_network("maxpool", 0), tmp_path / "export")
+
+    def more_channels(manifest):  # 4x8x8 pooled 2x2 into 5 channels, flattened: 80
+        manifest["layers"][1]["out_shape"] = [5, 4, 4]
+        manifest["layers"][2].update(in_shape=[5, 4, 4], out_shape=[80])
+        manifest["layers"][3]["in_shape"] = [80]
+
+    _rewrite_manifest(path, more_channels)
+    with pytest.raises(
+        HardwareError, match=r"layer1_maxpool2d: input \(4, 8, 8\) .* gives \(4, 4, 4\), not"
+    ) as error:
+        load_export(path)
+    assert "\n" not in str(error.value)
+
+
 def test_odd_mixed_sign_weights_are_refused(tmp_path, make_network, make_inputs):
     path = save_export(_quantised(make_network, make_inputs, "dense"), tmp_path / "export")
 
@@ -242,7 +318,10 @@ def test_wrong_array_dtype_is_refused(tmp_path, make_network, make_inputs):
     ("field", "value", "message"),
     [
         ("type", "attention", "unknown layer type 'attention'"),
-        ("activation", "tanh", "unknown activation 'tanh'"),
+        ("neuron", {"kind": "tanh"}, "layer1_dense: unknown neuron kind 'tanh'"),
+        ("neuron", {"kind": "relu", "vth": 3}, "layer1_dense: relu neurons take no parameter vth"),
+        ("neuron", "relu", 'layer1_dense: neuron must be a dict with a "kind"'),
+        ("neuron", None, "layer1_dense: neuron must be a dict"),
         ("weight_exp", 40, "weight_exp 40 is outside"),
     ],
 )
@@ -251,14 +330,26 @@ def test_unknown_layer_fields_are_refused(
 ):
     path = save_export(_quantised(make_network, make_inputs, "dense"), tmp_path / "export")
     _rewrite_manifest(path, lambda m: m["layers"][1].update({field: value}))
-    with pytest.raises(HardwareError, match=message):
+    with pytest.raises(HardwareError, match=message) as error:
+        load_export(path)
+    assert "\n" not in str(error.value)
+
+
+def test_layers_without_weights_carry_no_neuron(tmp_path, make_network):
+    path = save_export(make_network("maxpool", 0), tmp_path / "export")
+    _rewrite_manifest(path, lambda m: m["layers"][1].update(neuron={"kind": "relu"}))
+    with pytest.raises(
+        HardwareError, match="layer1_maxpool2d: a maxpool2d layer carries no neuron"
+    ):
         load_export(path)
 
 
 def test_output_layer_must_be_linear_dense(tmp_path, make_network):
     net = make_network("dense", 0)
-    net.layers[-1].activation = "relu"
-    with pytest.raises(HardwareError, match="must be a linear dense layer"):
+    net.layers[-1].neuron = {"kind": "relu"}
+    with pytest.raises(
+        HardwareError, match="last layer is a relu dense, but the Q-value output must be a linear"
+    ):
         save_export(net, tmp_path / "export")
     assert not (tmp_path / "export").exists()
 

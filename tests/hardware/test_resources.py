@@ -8,12 +8,17 @@ from hardware.errors import HardwareError
 from hardware.graph import HardwareNetwork, Layer
 from hardware.resources import (
     CORES_PER_CHIP,
+    NEURONS_PER_CORE,
     SYNAPTIC_MEMORY_BITS_PER_CORE,
     LayerResources,
     ResourceReport,
     check_fits,
+    layer_resources,
     resource_report,
 )
+
+RELU = {"kind": "relu"}
+LINEAR = {"kind": "linear"}
 
 
 def _rows(report):
@@ -61,14 +66,37 @@ def test_locally_connected_and_pooling_by_hand(make_network):
     assert pool.synaptic_bits == 256 * (8 + 6)  # index of 64 neurons: 6 bits
 
 
+def test_conv_beyond_one_core_stores_its_kernel_once_per_core_group():
+    """A conv kernel is stored once per group of up to 8,192 of the layer's neurons."""
+    wide = Layer(
+        "conv2d", (3, 64, 64), (5, 64, 64), RELU, kernel=(3, 3), stride=(1, 1), padding=(1, 1)
+    )
+    row = layer_resources("layer0_conv2d", wide)
+    assert row.neurons == 5 * 64 * 64 == 20_480  # 3 groups of <= 8,192 neurons
+    assert row.synapses == 5 * 3 * 3 * 3  # the kernel, counted once
+    assert row.connections == 5 * 3 * 190 * 190  # per axis 2 + 62 * 3 + 2 taps
+    assert row.synaptic_bits == 135 * 8 * 3  # the kernel in each of the 3 groups
+    assert row.cores == 3  # neurons decide
+
+    deep = Layer(
+        "conv2d", (128, 11, 11), (128, 9, 9), RELU, kernel=(3, 3), stride=(1, 1), padding=(0, 0)
+    )
+    row = layer_resources("layer1_conv2d", deep)
+    assert row.neurons == 10_368 > NEURONS_PER_CORE  # 2 groups
+    assert row.synapses == 128 * 128 * 9 == 147_456
+    assert row.connections == 128 * 128 * 27 * 27
+    assert row.synaptic_bits == 147_456 * 8 * 2 == 2_359_296
+    assert row.cores == 3  # memory decides: 2,359,296 bits over 1,048,576-bit cores
+
+
 def test_layers_spread_over_cores_by_neurons_and_by_memory():
     big = HardwareNetwork(
         input_shape=(784,),
         input_scale=1 / 255,
         layers=[
-            Layer("dense", (784,), (10_000,), "relu"),
-            Layer("dense", (10_000,), (20_000,), "relu"),
-            Layer("dense", (20_000,), (10,), "linear"),
+            Layer("dense", (784,), (10_000,), RELU),
+            Layer("dense", (10_000,), (20_000,), RELU),
+            Layer("dense", (20_000,), (10,), LINEAR),
         ],
     )
     rows = resource_report(big).layers
@@ -86,8 +114,8 @@ def test_oversize_network_is_refused_naming_the_layer(make_network):
         input_shape=(784,),
         input_scale=1 / 255,
         layers=[
-            Layer("dense", (784,), (40_000,), "relu"),
-            Layer("dense", (40_000,), (10,), "linear"),
+            Layer("dense", (784,), (40_000,), RELU),
+            Layer("dense", (40_000,), (10,), LINEAR),
         ],
     )
     report = resource_report(wide)

@@ -22,7 +22,7 @@ from lava.proc.dense.models import PyDenseModelBitAcc
 from lava.proc.dense.process import Dense
 from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
-EXACT_FLOAT_LIMIT = 2.0**53
+from hardware.layers.base import EXACT_FLOAT_LIMIT
 
 
 @implements(proc=Dense, protocol=LoihiProtocol)

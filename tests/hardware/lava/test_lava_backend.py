@@ -26,6 +26,7 @@ from hardware.lava import (  # noqa: E402
     runtime,
 )
 from hardware.lava.backend import run_config  # noqa: E402
+from hardware.layers import window_output  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 
 SHM = "/dev/shm"
@@ -49,15 +50,15 @@ def _quantised(make_network, make_inputs, kind: str, seed: int = 0) -> HardwareN
     return quantise(net, make_inputs(net, 64, seed=seed + 100))
 
 
-def _conv_layer(in_shape, out_channels, kernel, stride, padding, activation="relu") -> Layer:
+def _conv_layer(in_shape, out_channels, kernel, stride, padding, neuron="relu") -> Layer:
     c, h, w = in_shape
-    out_h = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    out_w = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    out_h = window_output(h, kernel[0], stride[0], padding[0])
+    out_w = window_output(w, kernel[1], stride[1], padding[1])
     return Layer(
         "conv2d",
         in_shape,
         (out_channels, out_h, out_w),
-        activation,
+        {"kind": neuron},
         kernel=kernel,
         stride=stride,
         padding=padding,
@@ -70,9 +71,9 @@ def _odd_conv_network(first_exp: int, seed: int = 0) -> HardwareNetwork:
     dense. Random even mantissas, random float weights."""
     rng = np.random.default_rng(seed)
     first = _conv_layer((2, 9, 7), 3, (3, 2), (2, 1), (1, 2))
-    second = _conv_layer(first.out_shape, 4, (2, 3), (2, 2), (0, 1), activation="linear")
+    second = _conv_layer(first.out_shape, 4, (2, 3), (2, 2), (0, 1), neuron="linear")
     flat = int(np.prod(second.out_shape))
-    dense = Layer("dense", (flat,), (6,), "linear")
+    dense = Layer("dense", (flat,), (6,), {"kind": "linear"})
     for layer, exp in ((first, first_exp), (second, -6), (dense, -7)):
         shape = (
             (layer.out_shape[0], layer.in_shape[0], *layer.kernel)
@@ -143,7 +144,7 @@ def test_negative_exponents_floor_and_linear_hidden_layers(no_leftovers):
                 "dense",
                 (n_in,),
                 (n_out,),
-                "relu" if i == 1 else "linear",
+                {"kind": "relu" if i == 1 else "linear"},
                 weight=w.astype(np.float32),
                 weight_int=w,
                 weight_exp=-7,
