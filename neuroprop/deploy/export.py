@@ -19,7 +19,7 @@ from hardware.resources import check_fits, resource_report
 from neuroprop.errors import NeuropropError
 from neuroprop.training.trainer import Experiment, load_trained
 
-LAYER_FIELDS = ("type", "in_shape", "out_shape", "activation", "weight", "kernel", "stride",
+LAYER_FIELDS = ("type", "in_shape", "out_shape", "neuron", "weight", "kernel", "stride",
                 "padding")
 
 
@@ -57,6 +57,11 @@ def export_run(run_dir: Path, out: Path | None = None, data_dir: str | Path | No
                calibration_samples: int = 1000) -> tuple[Path, str]:
     """Export the best weights of ``run_dir``; return the export folder and resource report."""
     exp = load_trained(run_dir, data_dir=data_dir)
+    if exp.spec.spiking:
+        raise NeuropropError(
+            f"{run_dir}: exporting spiking nets to Lava is not supported yet; export a rate "
+            "net (network.substrate: rate)"
+        )
     float_net = hardware_network(exp, run_dir)
     net = quantise(float_net, calibration_inputs(exp, calibration_samples))
     report = resource_report(net)

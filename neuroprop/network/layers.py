@@ -1,30 +1,30 @@
-"""Torch layers that learn with an explicit, local feedback pass (no autograd).
+"""Torch layers that expose BrainProp's local signals (no autograd in the learning rule).
 
-Every layer maps ``forward(x, cache)`` and, top-down, ``feedback(phi, scale, pass_down)``:
+A weight layer is a *synapse* (dense, conv2d, loccon2d: a = W * pre, no bias) composed with
+a *neuron* (``neuroprop.neurons``). What a layer exposes to a learning rule:
 
-- ``phi`` (B, *out_shape) is the attention feedback arriving at the layer's output.
-- ``scale`` (B,) is ``-delta_b / B``: the per-trial reward-prediction error delta_b, with
-  the sign that turns the update into a gradient for a descending optimizer, and the
-  batch mean.
-- Each layer gates phi by its own gate g (ReLU: 1[a > 0]; dropout: its mask; max-pool:
-  argmax routing; batch norm: its gain), a weight layer writes the local update
+- ``pre``: the presynaptic factor of the last cached trial: the input y_pre (rate), or the
+  trial mean of the presynaptic eligibility trace (spiking);
+- ``gate_(phi)``: phi times the post-synaptic gate g, in place: 1[a > 0] for relu, the trial
+  mean of the surrogate psi for lif, 1 for linear and li;
+- ``propagate(post)``: the attention feedback to the layer below, B^T post through the
+  feedback weights B (routing for dropout, max-pooling, flatten; the gain for batch norm);
+- ``weight_update(post, scale)``: the synapse type's local update
+  sum_b scale_b * post_b (outer) pre_b, in the weight's layout (and ``gamma`` for batch norm).
 
-      W.grad = sum_b scale_b * (phi * g)_b (outer) y_pre_b
-             = -(1/B) sum_b delta_b * (phi * g)_b (outer) y_pre_b
+``neuroprop.rules.brainprop`` combines them; the update math of each synapse type lives here
+once, and rate and spiking nets use it alike.
 
-  into its forward (and, when learning, feedback) weights, and returns
-  ``phi_pre = B^T (phi * g)`` through its feedback weights B (None when ``pass_down`` is
-  False: nothing below learns).
-
-The forward pass caches what the rule needs (only when ``cache`` is True): references to
-the presynaptic input and the layer's output (no copies: the gate 1[a > 0] is read off
-the output y = relu(a) as sign(y)), dropout masks, max-pool indices, batch-norm gains.
-No layer modifies its input in place, so the cached references stay valid. The feedback
-pass owns its phi tensors: a weight layer sends phi * g down first, then scales phi * g
-by scale_b in place to form its update (no extra copy).
+Forward passes: ``forward(x, cache)`` for rate nets (one step); for spiking nets the
+network calls ``start_trial()``, then ``step(x, cache)`` T times, then ``end_trial(T)``.
+With ``cache`` the layer keeps what the rule needs: references to y_pre and y (rate; no
+copies, no layer modifies its input in place), the eligibility trace and gate sums (spiking,
+O(neurons) memory whatever T), dropout masks, max-pool indices, batch-norm gains.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,15 +34,15 @@ from neuroprop.errors import NeuropropError
 from neuroprop.network.spec import (
     BatchNormSpec,
     Conv2dSpec,
-    DenseSpec,
     DropoutSpec,
     FeedbackOptions,
     InitSpec,
     LayerSpec,
     LocCon2dSpec,
     MaxPool2dSpec,
-    OutputSpec,
+    WeightLayerSpec,
 )
+from neuroprop.neurons import State, Trace, build_neuron
 
 CHANNELS_LAST = torch.channels_last
 
@@ -55,8 +55,14 @@ def init_weight_(weight: Tensor, init: InitSpec) -> Tensor:
         return weight.uniform_(-init.scale, init.scale)
 
 
+def batch_view(scale: Tensor, like: Tensor) -> Tensor:
+    """``scale`` (B,) shaped to broadcast over ``like`` (B, ...)."""
+    return scale.view(-1, *([1] * (like.dim() - 1)))
+
+
 class LocalLayer(nn.Module):
-    """A layer with a local feedback pass (see the module docstring)."""
+    """A layer with local signals (see the module docstring). Shape layers route feedback
+    and have no gate and no update."""
 
     cache_names: tuple[str, ...] = ()  # attributes that hold the cached forward pass
 
@@ -64,8 +70,33 @@ class LocalLayer(nn.Module):
         super().__init__()
         self.spec = spec
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
+    def forward(self, x: Tensor, cache: bool) -> Tensor:
         raise NotImplementedError
+
+    def start_trial(self) -> None:
+        """Forget the state of the previous trial (spiking nets)."""
+        self.clear_cache()
+
+    def step(self, x: Tensor, cache: bool) -> Tensor:
+        """One time step of a spiking net (shape layers are the same at every step)."""
+        return self(x, cache)
+
+    def end_trial(self, steps: int, cache: bool) -> None:
+        """Close a trial of ``steps`` steps: turn the sums into the rule's signals."""
+
+    @property
+    def learns(self) -> bool:
+        return any(parameter.requires_grad for parameter in self.parameters())
+
+    def gate_(self, phi: Tensor) -> Tensor:
+        return phi
+
+    def propagate(self, post: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def weight_update(self, post: Tensor, scale: Tensor) -> dict[str, Tensor]:
+        """The local update of each trainable parameter, by name; none for shape layers."""
+        return {}
 
     def clear_cache(self) -> None:
         for name in self.cache_names:
@@ -74,29 +105,29 @@ class LocalLayer(nn.Module):
     def _missing_cache(self) -> NeuropropError:
         return NeuropropError(
             f"{self.spec.type} layer has no cached forward pass; run the network forward in "
-            "train mode (or with cache=True) right before Network.feedback"
+            "train mode (or with cache=True) right before the rule's feedback pass"
         )
 
 
 class WeightLayer(LocalLayer):
-    """A bias-free layer a = W * y_pre with activation relu or linear.
+    """A synapse a = W * y_pre (bias-free) and its neuron.
 
     Holds the forward weight ``weight`` and, unless ``feedback`` is None, a separate
     feedback weight ``feedback_weight`` of the same shape (tied: a copy of ``weight``;
     random: an independent draw; frozen when ``feedback.learn`` is False).
 
-    The local update is written into gradient buffers the layer reuses every step (no
-    allocation on the hot path): clone a ``.grad`` to keep it past the next step.
+    Subclasses give the synapse type's three linear maps: ``current`` (forward),
+    ``weight_update`` (outer product with the presynaptic factor) and ``propagate``
+    (transpose through the feedback weights). Updates are written into buffers reused
+    every step (no allocation on the hot path): clone a ``.grad`` to keep it.
     """
 
-    cache_names = ("_pre", "_post")
+    cache_names = ("pre", "_post", "_gate", "_state", "_trace", "_window")
 
-    def __init__(
-        self, spec: DenseSpec | OutputSpec | Conv2dSpec | LocCon2dSpec, init: InitSpec,
-        feedback: FeedbackOptions | None,
-    ) -> None:
+    def __init__(self, spec: WeightLayerSpec, init: InitSpec,
+                 feedback: FeedbackOptions | None) -> None:
         super().__init__(spec)
-        self.relu = spec.activation == "relu"
+        self.neuron = build_neuron(spec.neuron)
         self.weight = nn.Parameter(init_weight_(torch.empty(spec.weight_shape), init))
         self.feedback_weight: nn.Parameter | None = None
         if feedback is not None:
@@ -105,68 +136,97 @@ class WeightLayer(LocalLayer):
             else:
                 start = init_weight_(torch.empty(spec.weight_shape), init)
             self.feedback_weight = nn.Parameter(start, requires_grad=feedback.learn)
-        self._pre: Tensor | None = None
+        self.pre: Tensor | None = None
         self._post: Tensor | None = None
-        self._weight_grad: Tensor | None = None
-        self._feedback_grad: Tensor | None = None
+        self._gate: Tensor | None = None
+        self._state: State | None = None
+        self._trace: Trace | None = None
+        self._window: Trace | None = None
+        self._grad_buffer: Tensor | None = None
 
-    def _activate(self, a: Tensor, x: Tensor, cache: bool) -> Tensor:
-        y = a.relu_() if self.relu else a
-        self._pre, self._post = (x, y) if cache else (None, None)
+    # -- the synapse type (subclasses) ---------------------------------------------------
+    def current(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+        """sum_b post_b (outer) pre_b in the weight's layout (``post`` already scaled)."""
+        raise NotImplementedError
+
+    def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
+        """W^T post: what ``post`` at the outputs sends to the inputs through ``weight``."""
+        raise NotImplementedError
+
+    # -- forward passes --------------------------------------------------------------------
+    def forward(self, x: Tensor, cache: bool) -> Tensor:
+        """Rate nets: y = f(W x)."""
+        y = self.neuron.rate(self.current(x))
+        self.pre, self._post = (x, y) if cache else (None, None)
         return y
 
-    def _gated(self, phi: Tensor) -> Tensor:
-        """phi * g with g = f'(a): 1[a > 0] = sign(y) for y = relu(a); 1 for linear units.
+    def step(self, x: Tensor, cache: bool) -> Tensor:
+        """Spiking nets: one step of the synapse and the neuron; with ``cache`` the
+        presynaptic trace and the neuron's gate are accumulated over the trial."""
+        a = self.current(x)
+        if self._state is None:
+            self._state = State(torch.zeros_like(a), torch.zeros_like(a))
+        out, self._state, v = self.neuron.step(a, self._state)
+        if cache:
+            with torch.no_grad():
+                if self._trace is None:
+                    self._trace = Trace(torch.zeros_like(x), torch.zeros_like(x))
+                self._trace = self.neuron.trace_step(self._trace, x)
+                if self.neuron.has_gate:
+                    if self._window is None:
+                        self._window = Trace(torch.zeros_like(a), torch.zeros_like(a))
+                    self._window = self.neuron.gate_step(self._window, v, out)
+        return out
 
-        (Multiplying by sign(y) in place is one fast float pass; a bool mask is several
-        times slower on CPU.)
-        """
-        if self._post is None:
+    def end_trial(self, steps: int, cache: bool) -> None:
+        self._state = None
+        if cache and self._trace is not None:
+            self.pre = self.neuron.eligibility(self._trace, steps)
+            self._gate = None if self._window is None else self.neuron.gate(self._window, steps)
+        self._trace = self._window = None
+
+    # -- the local signals -----------------------------------------------------------------
+    def gate_(self, phi: Tensor) -> Tensor:
+        if self.pre is None:
             raise self._missing_cache()
-        return phi.mul_(torch.sign(self._post)) if self.relu else phi
+        if self._post is not None:
+            return self.neuron.gate_(phi, self._post)
+        return phi if self._gate is None else phi.mul_(self._gate)
 
-    def _grad_buffer(self) -> Tensor:
-        """The reused buffer for the forward weight's update (same dtype/device as it)."""
-        buffer = self._weight_grad
-        if buffer is None or buffer.dtype != self.weight.dtype or (
-            buffer.device != self.weight.device
-        ):
-            buffer = self._weight_grad = torch.empty_like(self.weight)
-        return buffer
-
-    def _write_grads(self, grad: Tensor) -> None:
-        """Set .grad of the forward weight, and of the feedback weight (a copy in its own
-        buffer, so in-place gradient transforms stay per parameter) when it learns."""
-        self.weight.grad = grad
-        feedback_weight = self.feedback_weight
-        if feedback_weight is not None and feedback_weight.requires_grad:
-            buffer = self._feedback_grad
-            if buffer is None or buffer.dtype != grad.dtype or buffer.device != grad.device:
-                buffer = self._feedback_grad = torch.empty_like(grad)
-            feedback_weight.grad = buffer.copy_(grad)
-
-    def _feedback_weight(self) -> Tensor:
+    def propagate(self, post: Tensor) -> Tensor:
         if self.feedback_weight is None:
             raise NeuropropError(
                 "this network has no feedback weights; build it with FeedbackOptions "
-                "(rule brainprop) to use Network.feedback"
+                "(rule brainprop) to use the feedback pass"
             )
-        return self.feedback_weight
+        return self._transpose(post, self.feedback_weight)
+
+    def weight_update(self, post: Tensor, scale: Tensor) -> dict[str, Tensor]:
+        """W.grad = sum_b scale_b post_b (outer) pre_b (``post`` is scaled in place)."""
+        if self.pre is None:
+            raise self._missing_cache()
+        buffer = self._grad_buffer
+        if buffer is None or buffer.dtype != self.weight.dtype or (
+            buffer.device != self.weight.device
+        ):
+            buffer = self._grad_buffer = torch.empty_like(self.weight)
+        return {"weight": self._outer(post.mul_(batch_view(scale, post)), buffer)}
 
 
 class Dense(WeightLayer):
-    """a = y_pre W^T, W (out, in). Also the linear output layer."""
+    """a = y_pre W^T, W (out, in). Also the output layer."""
 
-    def forward(self, x: Tensor, cache: bool) -> Tensor:
-        return self._activate(x.matmul(self.weight.t()), x, cache)
+    def current(self, x: Tensor) -> Tensor:
+        return x.matmul(self.weight.t())
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        feedback_weight = self._feedback_weight()
-        gated = self._gated(phi)
-        phi_pre = torch.mm(gated, feedback_weight) if pass_down else None
-        scaled = gated.mul_(scale[:, None])  # in place: phi * g is not needed any more
-        self._write_grads(torch.mm(scaled.t(), self._pre, out=self._grad_buffer()))
-        return phi_pre
+    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+        return torch.mm(post.t(), self.pre, out=out)
+
+    def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
+        return torch.mm(post, weight)
 
 
 class Conv2d(WeightLayer):
@@ -175,10 +235,9 @@ class Conv2d(WeightLayer):
     Weight update: ``torch.nn.grad.conv2d_weight`` (one ``convolution_backward`` kernel
     with only the weight output requested: the oneDNN kernel autograd uses, with no
     im2col buffer of the whole batch, which unfold+matmul would need). Feedback:
-    phi_pre = conv_transpose2d(phi * g, B), computed by ``torch.nn.grad.conv2d_input``
-    (the same transposed convolution with the input size given; on this CPU it measured
-    26 ms against 33 ms for ``F.conv_transpose2d`` on a 128x32x14x14 -> 28x28 stride-2
-    case).
+    conv_transpose2d(post, B), computed by ``torch.nn.grad.conv2d_input`` (the same
+    transposed convolution with the input size given; on this CPU it measured 26 ms
+    against 33 ms for ``F.conv_transpose2d`` on a 128x32x14x14 -> 28x28 stride-2 case).
 
     Activations, feedback and weights enter oneDNN in channels-last memory format (same
     values, NHWC strides): its kernels are several times faster so, e.g. 8.5 against
@@ -191,28 +250,29 @@ class Conv2d(WeightLayer):
         self.stride = spec.stride
         self.padding = spec.padding
 
-    def forward(self, x: Tensor, cache: bool) -> Tensor:
+    def current(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=CHANNELS_LAST)
         a = F.conv2d(x, self.weight.contiguous(memory_format=CHANNELS_LAST), None,
                      self.stride, self.padding)
         # oneDNN returns NCHW when C = 1 makes the layouts ambiguous: keep one layout,
         # mixed layouts make every elementwise op downstream several times slower
-        return self._activate(a.contiguous(memory_format=CHANNELS_LAST), x, cache)
+        return a.contiguous(memory_format=CHANNELS_LAST)
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        feedback_weight = self._feedback_weight()
-        gated = self._gated(phi.contiguous(memory_format=CHANNELS_LAST))
-        phi_pre = None
-        if pass_down:
-            phi_pre = torch.nn.grad.conv2d_input(
-                self._pre.shape, feedback_weight.contiguous(memory_format=CHANNELS_LAST),
-                gated, self.stride, self.padding,
-            )
-        scaled = gated.mul_(scale[:, None, None, None])
-        self._write_grads(torch.nn.grad.conv2d_weight(
-            self._pre, self.weight.shape, scaled, self.stride, self.padding
-        ).contiguous())
-        return phi_pre
+    def forward(self, x: Tensor, cache: bool) -> Tensor:
+        return super().forward(x.contiguous(memory_format=CHANNELS_LAST), cache)
+
+    def gate_(self, phi: Tensor) -> Tensor:
+        return super().gate_(phi.contiguous(memory_format=CHANNELS_LAST))
+
+    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+        return torch.nn.grad.conv2d_weight(self.pre, self.weight.shape, post, self.stride,
+                                           self.padding).contiguous()
+
+    def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
+        return torch.nn.grad.conv2d_input(
+            (post.shape[0], *self.spec.in_shape),
+            weight.contiguous(memory_format=CHANNELS_LAST), post, self.stride, self.padding,
+        )
 
 
 class LocallyConnected2d(WeightLayer):
@@ -222,10 +282,10 @@ class LocallyConnected2d(WeightLayer):
     positions row-major; W is (L, O, K). Forward, update and feedback are each one
     batched matmul over the L positions (no Python loop):
 
-        a_l = cols_l W_l^T,   W.grad_l = (scale * phi_g)_l^T cols_l,   pcols_l = phi_g,l B_l
+        a_l = cols_l W_l^T,   W.grad_l = (scale * post)_l^T cols_l,   pcols_l = post_l B_l
 
     and the feedback columns go back to (B, C, H, W) by ``F.fold`` (which sums
-    overlapping windows).
+    overlapping windows). The cached presynaptic factor is kept as columns (L, B, K).
     """
 
     def __init__(self, spec: LocCon2dSpec, init: InitSpec, feedback: FeedbackOptions | None
@@ -236,28 +296,38 @@ class LocallyConnected2d(WeightLayer):
         self.in_hw = spec.in_shape[1:]
         self.out_shape = spec.out_shape
 
-    def forward(self, x: Tensor, cache: bool) -> Tensor:
-        # (L, B, K), made contiguous once: both batched matmuls that use it run faster
-        cols = F.unfold(x, self.kernel, stride=self.stride).permute(2, 0, 1).contiguous()
-        out = torch.bmm(cols, self.weight.transpose(1, 2))  # (L, B, O)
-        a = out.permute(1, 2, 0).reshape(x.shape[0], *self.out_shape)
-        return self._activate(a, cols, cache)
+    def _columns(self, x: Tensor) -> Tensor:
+        """(L, B, K), contiguous: both batched matmuls that use it run faster."""
+        return F.unfold(x, self.kernel, stride=self.stride).permute(2, 0, 1).contiguous()
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        feedback_weight = self._feedback_weight()
-        batch = phi.shape[0]
-        gated = self._gated(phi).reshape(batch, self.out_shape[0], -1)
-        gated = gated.permute(2, 0, 1).contiguous()  # (L, B, O)
-        phi_pre = None
-        if pass_down:
-            pcols = torch.bmm(gated, feedback_weight)  # (L, B, K)
-            phi_pre = F.fold(pcols.permute(1, 2, 0), self.in_hw, self.kernel,
-                             stride=self.stride)
-        scaled = gated.mul_(scale[None, :, None])
-        self._write_grads(
-            torch.bmm(scaled.transpose(1, 2), self._pre, out=self._grad_buffer())
-        )
-        return phi_pre
+    def _from_columns(self, cols: Tensor) -> Tensor:
+        out = torch.bmm(cols, self.weight.transpose(1, 2))  # (L, B, O)
+        return out.permute(1, 2, 0).reshape(cols.shape[1], *self.out_shape)
+
+    def current(self, x: Tensor) -> Tensor:
+        return self._from_columns(self._columns(x))
+
+    def forward(self, x: Tensor, cache: bool) -> Tensor:
+        cols = self._columns(x)
+        y = self.neuron.rate(self._from_columns(cols))
+        self.pre, self._post = (cols, y) if cache else (None, None)
+        return y
+
+    def end_trial(self, steps: int, cache: bool) -> None:
+        super().end_trial(steps, cache)
+        if cache and self.pre is not None:
+            self.pre = self._columns(self.pre)
+
+    def _by_position(self, post: Tensor) -> Tensor:
+        """(B, O, out_h, out_w) -> (L, B, O)."""
+        return post.reshape(post.shape[0], self.out_shape[0], -1).permute(2, 0, 1)
+
+    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+        return torch.bmm(self._by_position(post).transpose(1, 2), self.pre, out=out)
+
+    def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
+        pcols = torch.bmm(self._by_position(post).contiguous(), weight)  # (L, B, K)
+        return F.fold(pcols.permute(1, 2, 0), self.in_hw, self.kernel, stride=self.stride)
 
 
 class LocalGainNorm(LocalLayer):
@@ -270,8 +340,8 @@ class LocalGainNorm(LocalLayer):
     stay positively homogeneous and the gain folds into the next weights for hardware.
 
     The learning rule treats gain = gamma / sqrt(m2 + eps) as a constant of the unit:
-    phi_pre = phi * gain, and gamma learns like a synapse from a unit of activity
-    x_hat = x / sqrt(m2 + eps): gamma.grad = sum_b scale_b * sum_positions phi_b * x_hat_b.
+    the feedback passes as post * gain, and gamma learns like a synapse from a unit of
+    activity x_hat = x / sqrt(m2 + eps): gamma.grad = sum_b scale_b sum_positions post_b x_hat_b.
     Autograd through the batch statistic would add batch-coupled terms (dm2/dx); the
     local rule leaves them out (EBP, which uses autograd, keeps them).
     """
@@ -310,19 +380,24 @@ class LocalGainNorm(LocalLayer):
             self._input = self._inv_rms = self._gain = None
         return x * gain
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
+    def propagate(self, post: Tensor) -> Tensor:
+        if self._gain is None:
+            raise self._missing_cache()
+        return post * self._gain
+
+    def weight_update(self, post: Tensor, scale: Tensor) -> dict[str, Tensor]:
         if self._input is None:
             raise self._missing_cache()
-        per_trial = phi * self._input
+        per_trial = post * self._input
         if per_trial.dim() > 2:
             per_trial = per_trial.sum((2, 3))
-        self.gamma.grad = torch.mv(per_trial.t(), scale).mul_(self._inv_rms)
-        return phi.mul_(self._gain) if pass_down else None
+        return {"gamma": torch.mv(per_trial.t(), scale).mul_(self._inv_rms)}
 
 
 class Dropout(LocalLayer):
-    """Inverted dropout: y = x * m, m_i = 1[u_i >= p] / (1 - p), u_i ~ U[0, 1), in train mode;
-    identity in eval mode. Feedback is gated by the same mask: phi_pre = phi * m."""
+    """Inverted dropout: y = x * m, m_i = 1[u_i >= p] / (1 - p), u_i ~ U[0, 1), in train mode
+    (one mask per trial, the same at every step of a spiking trial); identity in eval mode.
+    Feedback is gated by the same mask: phi_pre = phi * m."""
 
     cache_names = ("_mask",)
 
@@ -333,22 +408,22 @@ class Dropout(LocalLayer):
 
     @property
     def mask(self) -> Tensor | None:
-        """The mask of the last cached train-mode forward pass (None in eval mode)."""
+        """The mask of the last train-mode trial (None in eval mode)."""
         return self._mask
 
     def forward(self, x: Tensor, cache: bool) -> Tensor:
-        if not self.training or self.p == 0.0:
-            self._mask = None
-            return x
-        keep = 1.0 - self.p
-        mask = torch.rand_like(x).ge_(self.p).div_(keep)  # 3x faster than bernoulli_ here
-        self._mask = mask if cache else None
-        return x * mask
+        self._mask = None
+        return self.step(x, cache)
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        if not pass_down:
-            return None
-        return phi if self._mask is None else phi.mul_(self._mask)
+    def step(self, x: Tensor, cache: bool) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self._mask is None:  # 3x faster than bernoulli_ here
+            self._mask = torch.rand_like(x).ge_(self.p).div_(1.0 - self.p)
+        return x * self._mask
+
+    def propagate(self, post: Tensor) -> Tensor:
+        return post if self._mask is None else post.mul_(self._mask)
 
 
 class MaxPool2d(LocalLayer):
@@ -371,14 +446,12 @@ class MaxPool2d(LocalLayer):
         y, self._indices = F.max_pool2d(x, self.kernel, self.stride, return_indices=True)
         return y
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        if not pass_down:
-            return None
+    def propagate(self, post: Tensor) -> Tensor:
         if self._indices is None:
             raise self._missing_cache()
-        batch, channels = phi.shape[:2]
-        routed = phi.new_zeros(batch, channels, self.in_shape[1] * self.in_shape[2])
-        routed.scatter_add_(2, self._indices.flatten(2), phi.flatten(2))
+        batch, channels = post.shape[:2]
+        routed = post.new_zeros(batch, channels, self.in_shape[1] * self.in_shape[2])
+        routed.scatter_add_(2, self._indices.flatten(2), post.flatten(2))
         return routed.view(batch, *self.in_shape)
 
 
@@ -388,24 +461,22 @@ class Flatten(LocalLayer):
     def forward(self, x: Tensor, cache: bool) -> Tensor:
         return x.flatten(1)
 
-    def feedback(self, phi: Tensor, scale: Tensor, pass_down: bool) -> Tensor | None:
-        return phi.reshape(phi.shape[0], *self.spec.in_shape) if pass_down else None
+    def propagate(self, post: Tensor) -> Tensor:
+        return post.reshape(post.shape[0], *self.spec.in_shape)
+
+
+LAYER_CLASSES: dict[str, Any] = {
+    "dense": Dense, "output": Dense, "conv2d": Conv2d, "loccon2d": LocallyConnected2d,
+    "batchnorm": LocalGainNorm, "dropout": Dropout, "maxpool2d": MaxPool2d, "flatten": Flatten,
+}
 
 
 def build_layer(
     spec: LayerSpec, init: InitSpec, feedback: FeedbackOptions | None
 ) -> LocalLayer:
     """The torch layer for one layer spec."""
-    if isinstance(spec, DenseSpec | OutputSpec):
-        return Dense(spec, init, feedback)
-    if isinstance(spec, Conv2dSpec):
-        return Conv2d(spec, init, feedback)
-    if isinstance(spec, LocCon2dSpec):
-        return LocallyConnected2d(spec, init, feedback)
-    if isinstance(spec, BatchNormSpec):
-        return LocalGainNorm(spec)
-    if isinstance(spec, DropoutSpec):
-        return Dropout(spec)
-    if isinstance(spec, MaxPool2dSpec):
-        return MaxPool2d(spec)
-    return Flatten(spec)
+    layer_class = LAYER_CLASSES[spec.type]
+    if isinstance(spec, WeightLayerSpec):
+        return layer_class(spec, init, feedback)
+    return layer_class(spec)
+

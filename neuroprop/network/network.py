@@ -1,9 +1,11 @@
 """The network: a stack of local-learning layers built from a NetworkSpec.
 
-``forward(x)`` maps inputs (B, C, H, W) to Q-values (B, num_classes). ``feedback(phi,
-delta)`` is BrainProp's explicit top-down pass: it writes the local update of every
-trainable parameter into its ``.grad`` (no autograd). ``export_layers()`` gives the
-eval-mode network in the hardware layer's conventions (hardware/graph.py).
+``forward(x)`` maps inputs (B, C, H, W) to Q-values (B, num_classes): one pass for rate
+nets; for spiking nets a trial of T steps, each step encoding the input (constant current
+x, or Bernoulli spikes with P(s = 1) = x), and the output layer's leaky integrator read out
+as q = v[T] / T. ``export_layers()`` gives the eval-mode network in the hardware layer's
+conventions (hardware/graph.py). The learning rules read the layers' local signals
+(``neuroprop.network.layers``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from neuroprop.network.spec import FeedbackOptions, NetworkSpec
 
 class Network(nn.Module):
     """The torch network of a spec; ``feedback`` None builds it without feedback weights
-    (for EBP), otherwise every weight layer gets a feedback weight per FeedbackOptions."""
+    (for the autograd rules), otherwise every weight layer gets a feedback weight per
+    FeedbackOptions."""
 
     def __init__(self, spec: NetworkSpec, feedback: FeedbackOptions | None = None) -> None:
         super().__init__()
@@ -39,15 +42,11 @@ class Network(nn.Module):
         self.feedback_options = feedback
         self.layers = nn.ModuleList(build_layer(layer, spec.init, feedback)
                                     for layer in spec.layers)
-        self._lowest_learning = min(
-            index for index, layer in enumerate(self.layers)
-            if any(parameter.requires_grad for parameter in layer.parameters())
-        )
 
     def forward(self, x: Tensor, cache: bool | None = None) -> Tensor:
         """Q-values (B, num_classes) of inputs (B, C, H, W).
 
-        ``cache`` (default: the module's train mode) keeps what ``feedback`` needs.
+        ``cache`` (default: the module's train mode) keeps what the local rule needs.
         """
         if tuple(x.shape[1:]) != self.spec.input_shape:
             raise NeuropropError(
@@ -55,36 +54,28 @@ class Network(nn.Module):
                 f"{tuple(x.shape[1:])}; check the dataset matches the config"
             )
         cache = self.training if cache is None else cache
+        if not self.spec.spiking:
+            for layer in self.layers:
+                x = layer(x, cache)
+            return x
+        steps = self.spec.timesteps
         for layer in self.layers:
-            x = layer(x, cache)
-        return x
+            layer.start_trial()
+        for _ in range(steps):
+            s = torch.bernoulli(x) if self.spec.encoding == "bernoulli" else x
+            for layer in self.layers:
+                s = layer.step(s, cache)
+        for layer in self.layers:
+            layer.end_trial(steps, cache)
+        return self.layers[-1].neuron.readout(s, steps)
 
-    @torch.no_grad()
-    def feedback(self, phi: Tensor, delta: Tensor) -> None:
-        """BrainProp's top-down pass after a cached forward pass.
-
-        phi (B, num_classes): attention at the output (one-hot of the selected action);
-        delta (B,): reward-prediction errors. Each layer l, top-down, gates phi by its g_l,
-        writes W_l.grad = -(1/B) sum_b delta_b (phi_l * g_l)_b (outer) y_{l-1,b} (and the
-        same into its feedback weight when that learns; batch-norm gamma likewise) and
-        passes phi_{l-1} = B_l^T (phi_l * g_l). Layers below the lowest trainable one are
-        skipped.
-        """
-        if self.feedback_options is None:
-            raise NeuropropError(
-                "this network has no feedback weights; build it with FeedbackOptions "
-                "(rule brainprop) to use Network.feedback"
-            )
-        batch = phi.shape[0]
-        if tuple(phi.shape) != (batch, self.spec.num_classes) or tuple(delta.shape) != (batch,):
-            raise NeuropropError(
-                f"Network.feedback: expected phi (B, {self.spec.num_classes}) and delta (B,), "
-                f"got {tuple(phi.shape)} and {tuple(delta.shape)}; pass one row per trial"
-            )
-        scale = delta.to(phi.dtype) * (-1.0 / batch)
-        phi = phi.clone()
-        for index in range(len(self.layers) - 1, self._lowest_learning - 1, -1):
-            phi = self.layers[index].feedback(phi, scale, index > self._lowest_learning)
+    def lowest_learning_layer(self) -> int:
+        """Index of the lowest layer with a trainable parameter: the feedback pass stops
+        there (nothing below it learns)."""
+        for index, layer in enumerate(self.layers):
+            if layer.learns:
+                return index
+        raise NeuropropError("the network has no trainable parameter; unfreeze a layer")
 
     def export_layers(self) -> list[dict[str, Any]]:
         """The eval-mode network as hardware layers (see hardware/graph.py).
@@ -130,7 +121,7 @@ class Network(nn.Module):
 
 
 def _shape_layer(spec: Any, layer_type: str) -> dict[str, Any]:
-    return {"type": layer_type, "weight": None, "activation": "linear", "kernel": None,
+    return {"type": layer_type, "weight": None, "neuron": None, "kernel": None,
             "stride": None, "padding": None, "in_shape": tuple(spec.in_shape),
             "out_shape": tuple(spec.out_shape)}
 
@@ -139,7 +130,7 @@ def _weight_layer(layer: WeightLayer, gain: Tensor | None) -> dict[str, Any]:
     """A weight layer with the pending input gain folded into its weight."""
     spec = layer.spec
     weight = layer.weight.detach().double()
-    entry = {"type": "dense", "activation": spec.activation, "kernel": None, "stride": None,
+    entry = {"type": "dense", "neuron": spec.neuron.to_dict(), "kernel": None, "stride": None,
              "padding": None, "in_shape": tuple(spec.in_shape),
              "out_shape": tuple(spec.out_shape)}
     if isinstance(layer, Conv2d):

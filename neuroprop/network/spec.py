@@ -4,26 +4,29 @@
 shape arithmetic of the whole stack, and raises ``NeuropropError`` with the key path of the
 first problem (``network.layers[2].kernel: expected a positive integer, got 'x'``).
 
+Network keys: ``substrate`` (rate | spiking), ``init``, ``layers``, ``neuron`` (the default
+neuron of the hidden weight layers: relu for rate nets, lif for spiking ones), and for
+spiking nets ``timesteps`` (T >= 1, default 16) and ``encoding`` (constant | bernoulli).
+
 Layer types (shapes are C,H,W for spatial layers, (N,) after flattening):
 
-- ``dense``: ``units``, ``activation`` (relu | linear, default relu).
+- ``dense``: ``units``, ``neuron``.
 - ``conv2d``: ``channels``, ``kernel``, ``stride`` (1), ``padding`` (0, zero padding),
-  ``activation``. out = floor((H + 2 padding - kernel) / stride) + 1.
+  ``neuron``. out = floor((H + 2 padding - kernel) / stride) + 1.
 - ``loccon2d`` (alias ``locallyconnected2d``): as conv2d with unshared weights per output
   position; valid padding only.
-- ``batchnorm``: ``eps`` (1e-5), ``momentum`` (0.1); a per-unit (per-channel) gain.
+- ``batchnorm``: ``eps`` (1e-5), ``momentum`` (0.1); a per-unit (per-channel) gain. Rate only.
 - ``dropout``: ``p`` in [0, 1).
-- ``maxpool2d``: ``kernel``, ``stride`` (defaults to kernel).
+- ``maxpool2d``: ``kernel``, ``stride`` (defaults to kernel). Rate only.
 - ``flatten``.
-- ``output``: linear, bias-free, ``units`` = number of classes (may be omitted); last,
-  exactly once.
+- ``output``: bias-free, ``units`` = number of classes (may be omitted), ``neuron`` (linear
+  for rate nets; the leaky integrator li for spiking nets); last, exactly once.
 
-``kernel``, ``stride`` and ``padding`` take an integer or a pair [h, w]. A ``flatten`` is
-inserted automatically before a ``dense`` or ``output`` layer that follows a spatial
-layer; ``to_dict()`` writes it out explicitly, so ``parse_network(spec.to_dict(), ...)``
-gives back an equal spec.
-
-``network.substrate`` is "rate" (graded ReLU units); "spiking" is reserved for later.
+A ``neuron`` is a kind name or a mapping ``{kind: lif, du: 1.0, dv: 0.0, vth: 1.0}``
+(``neuroprop.neurons``). ``kernel``, ``stride`` and ``padding`` take an integer or a pair
+[h, w]. A ``flatten`` is inserted automatically before a ``dense`` or ``output`` layer that
+follows a spatial layer; ``to_dict()`` writes it out explicitly, so
+``parse_network(spec.to_dict(), ...)`` gives back an equal spec.
 """
 
 from __future__ import annotations
@@ -31,22 +34,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hardware.layers import weight_shape, window_output
 from neuroprop.errors import NeuropropError
+from neuroprop.neurons import NeuronSpec, default_neuron, parse_neuron
 
-SUBSTRATES = ("rate",)
-RESERVED_SUBSTRATES = ("spiking",)
-ACTIVATIONS = ("relu", "linear")
+SUBSTRATES = ("rate", "spiking")
+ENCODINGS = ("constant", "bernoulli")
+DEFAULT_TIMESTEPS = 16
+SPIKING_KEYS = ("timesteps", "encoding")
+NETWORK_KEYS = ("substrate", "init", "layers", "neuron", *SPIKING_KEYS)
 WEIGHT_LAYER_TYPES = ("dense", "conv2d", "loccon2d", "output")
+RATE_ONLY_LAYERS = {
+    "batchnorm": "a batch statistic has no meaning per time step",
+    "maxpool2d": "the max of binary spikes routes no usable feedback",
+}
 LAYER_ALIASES = {"locallyconnected2d": "loccon2d"}
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
-    "dense": ("units", "activation"),
-    "conv2d": ("channels", "kernel", "stride", "padding", "activation"),
-    "loccon2d": ("channels", "kernel", "stride", "padding", "activation"),
+    "dense": ("units", "neuron"),
+    "conv2d": ("channels", "kernel", "stride", "padding", "neuron"),
+    "loccon2d": ("channels", "kernel", "stride", "padding", "neuron"),
     "batchnorm": ("eps", "momentum"),
     "dropout": ("p",),
     "maxpool2d": ("kernel", "stride"),
     "flatten": (),
-    "output": ("units",),
+    "output": ("units", "neuron"),
 }
 DEFAULT_INIT = {"distribution": "normal", "std": 0.005}
 INIT_KEYS = {"normal": "std", "uniform": "limit"}
@@ -67,13 +78,21 @@ class FeedbackOptions:
     init: str = "tied"
     learn: bool = True
 
-    def __post_init__(self) -> None:
-        if self.init not in ("tied", "random"):
+    @classmethod
+    def parse(cls, raw: Any, path: str) -> FeedbackOptions:
+        """Validate a ``{init: tied|random, learn: true|false}`` mapping at ``path``."""
+        if not isinstance(raw, dict):
             raise NeuropropError(
-                f"feedback.init: expected 'tied' or 'random', got {self.init!r}"
+                f"{path}: expected a mapping like {{init: tied, learn: true}}, got {raw!r}"
             )
-        if not isinstance(self.learn, bool):
-            raise NeuropropError(f"feedback.learn: expected true or false, got {self.learn!r}")
+        _check_keys(raw, ("init", "learn"), path)
+        init = raw.get("init", cls.init)
+        if init not in ("tied", "random"):
+            raise NeuropropError(f"{path}.init: expected 'tied' or 'random', got {init!r}")
+        learn = raw.get("learn", cls.learn)
+        if not isinstance(learn, bool):
+            raise NeuropropError(f"{path}.learn: expected true or false, got {learn!r}")
+        return cls(init=init, learn=learn)
 
     def to_dict(self) -> dict[str, Any]:
         return {"init": self.init, "learn": self.learn}
@@ -107,81 +126,67 @@ class LayerSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DenseSpec(LayerSpec):
-    units: int
-    activation: str
+class WeightLayerSpec(LayerSpec):
+    """A synapse layer (a = W * y_pre, no bias) followed by its neuron."""
+
+    neuron: NeuronSpec
+
+    @property
+    def kernel_pair(self) -> Pair | None:
+        return getattr(self, "kernel", None)
 
     @property
     def weight_shape(self) -> Shape:
-        return (self.units, self.in_shape[0])
+        kind = "dense" if self.type == "output" else self.type
+        return weight_shape(kind, self.in_shape, self.out_shape, self.kernel_pair)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "units": self.units, "activation": self.activation}
+        return {"type": self.type, **self._fields(), "neuron": _neuron_to_raw(self.neuron)}
+
+    def _fields(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutputSpec(LayerSpec):
-    """The linear, bias-free output layer: one Q-value per class."""
-
+class DenseSpec(WeightLayerSpec):
     units: int
-    activation: str = "linear"
 
-    @property
-    def weight_shape(self) -> Shape:
-        return (self.units, self.in_shape[0])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "units": self.units}
+    def _fields(self) -> dict[str, Any]:
+        return {"units": self.units}
 
 
 @dataclass(frozen=True, kw_only=True)
-class Conv2dSpec(LayerSpec):
+class OutputSpec(DenseSpec):
+    """The bias-free output layer: one Q-value per class."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv2dSpec(WeightLayerSpec):
     channels: int
     kernel: Pair
     stride: Pair
     padding: Pair
-    activation: str
 
-    @property
-    def weight_shape(self) -> Shape:
-        return (self.channels, self.in_shape[0], *self.kernel)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "channels": self.channels,
-            "kernel": _pair_to_raw(self.kernel),
-            "stride": _pair_to_raw(self.stride),
-            "padding": _pair_to_raw(self.padding),
-            "activation": self.activation,
-        }
+    def _fields(self) -> dict[str, Any]:
+        return {"channels": self.channels, "kernel": _pair_to_raw(self.kernel),
+                "stride": _pair_to_raw(self.stride), "padding": _pair_to_raw(self.padding)}
 
 
 @dataclass(frozen=True, kw_only=True)
-class LocCon2dSpec(LayerSpec):
+class LocCon2dSpec(WeightLayerSpec):
     """Locally connected 2d: weight (L, O, C*kh*kw), L = out_h*out_w positions row-major."""
 
     channels: int
     kernel: Pair
     stride: Pair
-    activation: str
 
     @property
     def positions(self) -> int:
         return self.out_shape[1] * self.out_shape[2]
 
-    @property
-    def weight_shape(self) -> Shape:
-        return (self.positions, self.channels, self.in_shape[0] * self.kernel[0] * self.kernel[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "channels": self.channels,
-            "kernel": _pair_to_raw(self.kernel),
-            "stride": _pair_to_raw(self.stride),
-            "activation": self.activation,
-        }
+    def _fields(self) -> dict[str, Any]:
+        return {"channels": self.channels, "kernel": _pair_to_raw(self.kernel),
+                "stride": _pair_to_raw(self.stride)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,21 +228,31 @@ class FlattenSpec(LayerSpec):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A whole network: substrate, weight init and the layer stack with its shapes."""
+    """A whole network: substrate, weight init, the layer stack with its shapes and, for
+    spiking nets, the trial length ``timesteps`` and the input ``encoding``."""
 
     substrate: str
     init: InitSpec
     layers: tuple[LayerSpec, ...]
     input_shape: Shape
     num_classes: int
+    timesteps: int = 1
+    encoding: str = "constant"
+
+    @property
+    def spiking(self) -> bool:
+        return self.substrate == "spiking"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``network:`` section that parses back to this spec (with the same shapes)."""
-        return {
+        section: dict[str, Any] = {
             "substrate": self.substrate,
             "init": self.init.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self.spiking:
+            section.update(timesteps=self.timesteps, encoding=self.encoding)
+        return section
 
 
 def parse_network(
@@ -252,14 +267,15 @@ def parse_network(
     if not _is_int(num_classes) or num_classes < 2:
         raise NeuropropError(f"network: expected at least 2 classes, got {num_classes!r}")
     section = _mapping(raw, "network")
-    _check_keys(section, ("substrate", "init", "layers"), "network")
+    _check_keys(section, NETWORK_KEYS, "network")
     substrate = section.get("substrate", "rate")
-    if substrate in RESERVED_SUBSTRATES:
-        raise NeuropropError(
-            f"network.substrate: {substrate!r} is not supported yet; use 'rate'"
-        )
     if substrate not in SUBSTRATES:
-        raise NeuropropError(f"network.substrate: expected 'rate', got {substrate!r}")
+        raise NeuropropError(
+            f"network.substrate: expected one of {', '.join(SUBSTRATES)}, got {substrate!r}"
+        )
+    timesteps, encoding = _parse_time(section, substrate)
+    hidden_neuron = (parse_neuron(section["neuron"], "network.neuron", substrate, "hidden")
+                     if "neuron" in section else default_neuron(substrate, "hidden"))
     init = _parse_init(section.get("init", DEFAULT_INIT), "network.init")
     if "layers" not in section:
         raise NeuropropError("network.layers: missing; give a list of layers ending in "
@@ -278,11 +294,22 @@ def parse_network(
         if layers and layers[-1].type == "output":
             raise NeuropropError(f"{path}: the output layer must be the last layer; "
                                  "remove the layers after it")
+        if substrate == "spiking" and layer_type in RATE_ONLY_LAYERS:
+            raise NeuropropError(
+                f"{path}.type: {layer_type} is not supported in spiking nets "
+                f"({RATE_ONLY_LAYERS[layer_type]}); remove it or use substrate rate"
+            )
         if layer_type in ("dense", "output") and len(shape) == 3:
             layers.append(FlattenSpec(type="flatten", in_shape=shape,
                                       out_shape=(_product(shape),)))
             shape = layers[-1].out_shape
-        layer = _parse_layer(layer_type, layer_dict, shape, num_classes, path)
+        neuron = None
+        if layer_type in WEIGHT_LAYER_TYPES:
+            role = "output" if layer_type == "output" else "hidden"
+            neuron = (parse_neuron(layer_dict["neuron"], f"{path}.neuron", substrate, role)
+                      if "neuron" in layer_dict else
+                      hidden_neuron if role == "hidden" else default_neuron(substrate, role))
+        layer = _parse_layer(layer_type, layer_dict, shape, num_classes, path, neuron)
         layers.append(layer)
         shape = layer.out_shape
     if layers[-1].type != "output":
@@ -293,7 +320,27 @@ def parse_network(
         layers=tuple(layers),
         input_shape=input_shape,
         num_classes=num_classes,
+        timesteps=timesteps,
+        encoding=encoding,
     )
+
+
+def _parse_time(section: dict, substrate: str) -> tuple[int, str]:
+    """``timesteps`` and ``encoding``: spiking nets only (rate nets take one step)."""
+    if substrate != "spiking":
+        for key in SPIKING_KEYS:
+            if key in section:
+                raise NeuropropError(f"network.{key}: only spiking nets have it; remove it "
+                                     "or set network.substrate: spiking")
+        return 1, "constant"
+    timesteps = section.get("timesteps", DEFAULT_TIMESTEPS)
+    if not _is_int(timesteps) or timesteps < 1:
+        raise NeuropropError(f"network.timesteps: expected an integer T >= 1, got {timesteps!r}")
+    encoding = section.get("encoding", "constant")
+    if encoding not in ENCODINGS:
+        raise NeuropropError(f"network.encoding: expected one of {', '.join(ENCODINGS)}, "
+                             f"got {encoding!r}")
+    return timesteps, encoding
 
 
 def _parse_init(raw: Any, path: str) -> InitSpec:
@@ -321,12 +368,16 @@ def _layer_type(layer: dict, path: str) -> str:
             f"{path}.type: unknown layer type {layer['type']!r}; "
             f"use one of {', '.join(LAYER_KEYS)} (or locallyconnected2d)"
         )
+    if "activation" in layer and "neuron" in LAYER_KEYS[layer_type]:
+        raise NeuropropError(f"{path}.activation: renamed to 'neuron'; write "
+                             f"neuron: {layer['activation']}")
     _check_keys(layer, ("type", *LAYER_KEYS[layer_type]), path)
     return layer_type
 
 
 def _parse_layer(
-    layer_type: str, layer: dict, shape: Shape, num_classes: int, path: str
+    layer_type: str, layer: dict, shape: Shape, num_classes: int, path: str,
+    neuron: NeuronSpec | None,
 ) -> LayerSpec:
     if layer_type in ("conv2d", "loccon2d", "maxpool2d") and len(shape) != 3:
         raise NeuropropError(
@@ -336,7 +387,7 @@ def _parse_layer(
     if layer_type == "dense":
         units = _positive_int(_required(layer, "units", path), f"{path}.units")
         return DenseSpec(type="dense", in_shape=shape, out_shape=(units,), units=units,
-                         activation=_activation(layer, path))
+                         neuron=neuron)
     if layer_type == "output":
         units = layer.get("units", num_classes)
         if not _is_int(units) or units != num_classes:
@@ -344,28 +395,24 @@ def _parse_layer(
                 f"{path}.units: the output needs one unit per class ({num_classes}), "
                 f"got {units!r}; remove the key or set it to {num_classes}"
             )
-        return OutputSpec(type="output", in_shape=shape, out_shape=(units,), units=units)
-    if layer_type == "conv2d":
+        return OutputSpec(type="output", in_shape=shape, out_shape=(units,), units=units,
+                          neuron=neuron)
+    if layer_type in ("conv2d", "loccon2d"):
         channels = _positive_int(_required(layer, "channels", path), f"{path}.channels")
         kernel = _pair(_required(layer, "kernel", path), f"{path}.kernel")
         stride = _pair(layer.get("stride", 1), f"{path}.stride")
         padding = _pair(layer.get("padding", 0), f"{path}.padding", minimum=0)
-        out_hw = _window_output(shape, kernel, stride, padding, path)
-        return Conv2dSpec(type="conv2d", in_shape=shape, out_shape=(channels, *out_hw),
-                          channels=channels, kernel=kernel, stride=stride, padding=padding,
-                          activation=_activation(layer, path))
-    if layer_type == "loccon2d":
-        channels = _positive_int(_required(layer, "channels", path), f"{path}.channels")
-        kernel = _pair(_required(layer, "kernel", path), f"{path}.kernel")
-        stride = _pair(layer.get("stride", 1), f"{path}.stride")
-        if _pair(layer.get("padding", 0), f"{path}.padding", minimum=0) != (0, 0):
+        if layer_type == "loccon2d" and padding != (0, 0):
             raise NeuropropError(
                 f"{path}.padding: loccon2d supports valid padding only; remove the key or set 0"
             )
-        out_hw = _window_output(shape, kernel, stride, (0, 0), path)
-        return LocCon2dSpec(type="loccon2d", in_shape=shape, out_shape=(channels, *out_hw),
-                            channels=channels, kernel=kernel, stride=stride,
-                            activation=_activation(layer, path))
+        out_shape = (channels, *_window_output(shape, kernel, stride, padding, path))
+        if layer_type == "loccon2d":
+            return LocCon2dSpec(type="loccon2d", in_shape=shape, out_shape=out_shape,
+                                channels=channels, kernel=kernel, stride=stride, neuron=neuron)
+        return Conv2dSpec(type="conv2d", in_shape=shape, out_shape=out_shape,
+                          channels=channels, kernel=kernel, stride=stride, padding=padding,
+                          neuron=neuron)
     if layer_type == "maxpool2d":
         kernel = _pair(_required(layer, "kernel", path), f"{path}.kernel")
         stride = _pair(layer.get("stride", list(kernel)), f"{path}.stride")
@@ -386,8 +433,8 @@ def _parse_layer(
 
 
 def _window_output(shape: Shape, kernel: Pair, stride: Pair, padding: Pair, path: str) -> Pair:
-    """floor((size + 2 padding - kernel) / stride) + 1 per spatial axis."""
-    sizes = []
+    """The output size per spatial axis (``hardware.layers.window_output``), or a one-line
+    error when the kernel does not fit."""
     for axis, size in enumerate(shape[1:]):
         padded = size + 2 * padding[axis]
         if kernel[axis] > padded:
@@ -396,17 +443,13 @@ def _window_output(shape: Shape, kernel: Pair, stride: Pair, padding: Pair, path
                 f"{'padded ' if padding[axis] else ''}input {padded} "
                 f"(input shape {shape}); use a smaller kernel or more padding"
             )
-        sizes.append((padded - kernel[axis]) // stride[axis] + 1)
-    return sizes[0], sizes[1]
+    return (window_output(shape[1], kernel[0], stride[0], padding[0]),
+            window_output(shape[2], kernel[1], stride[1], padding[1]))
 
 
-def _activation(layer: dict, path: str) -> str:
-    activation = layer.get("activation", "relu")
-    if activation not in ACTIVATIONS:
-        raise NeuropropError(
-            f"{path}.activation: expected 'relu' or 'linear', got {activation!r}"
-        )
-    return activation
+def _neuron_to_raw(neuron: NeuronSpec) -> str | dict[str, Any]:
+    raw = neuron.to_dict()
+    return raw["kind"] if len(raw) == 1 else raw
 
 
 def _mapping(raw: Any, path: str) -> dict:

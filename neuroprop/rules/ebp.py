@@ -1,10 +1,12 @@
-"""The error-backpropagation baseline: softmax + cross-entropy through autograd.
+"""The autograd baselines: softmax + cross-entropy through autograd.
 
     loss = mean_b -log softmax(q_b)[y_b],   .grad = dloss/dtheta (autograd)
 
-Reward is 1 where argmax q is the label. It trains the same Network, built without
-feedback weights; autograd goes through the batch-norm statistic (m2), unlike BrainProp's
-local gain.
+``ebp`` is error backpropagation on a rate net; ``bptt`` the same through the T steps of a
+spiking net (backpropagation through time, the spike's derivative replaced by the surrogate
+psi of ``neuroprop.neurons.lif``, the reset detached), the way snnTorch users train. Reward
+is 1 where argmax q is the label. Both train the same Network, built without feedback
+weights; autograd goes through the batch-norm statistic (m2), unlike BrainProp's local gain.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from neuroprop.network import Network
 from neuroprop.rules.base import StepResult
 
 
-class EBP:
-    name = "ebp"
+class Autograd:
+    """The autograd rule named ``name`` ("ebp" for rate nets, "bptt" for spiking nets)."""
+
+    def __init__(self, name: str = "ebp") -> None:
+        self.name = name
 
     def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
         net.zero_grad(set_to_none=True)

@@ -32,7 +32,13 @@ from neuroprop.data import Dataset, Split, load_dataset
 from neuroprop.errors import DivergedError, NeuropropError
 from neuroprop.network.network import Network
 from neuroprop.network.spec import NetworkSpec, parse_network
-from neuroprop.rules import LearningRule, make_rule, needs_feedback, rule_options_from_config
+from neuroprop.rules import (
+    LearningRule,
+    check_substrate,
+    make_rule,
+    needs_feedback,
+    rule_options_from_config,
+)
 from neuroprop.training.checkpoint import (
     atomic_write_text,
     load_checkpoint,
@@ -81,6 +87,7 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
     )
     spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
     options = rule_options_from_config(config.rule)
+    check_substrate(options, spec.substrate)
     rule = make_rule(options)
     network = Network(spec, feedback=needs_feedback(options))
     optimizer = make_optimizer([p for p in network.parameters() if p.requires_grad],

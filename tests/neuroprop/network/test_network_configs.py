@@ -24,6 +24,7 @@ EXPECTED = {
     "digits_dense", "mnist_dense", "mnist_conv", "mnist_loccon", "fashion_mnist_dense",
     "fashion_mnist_conv", "cifar10_conv", "cifar10_loccon", "cifar10_deep", "cifar100_conv",
     "cifar100_loccon", "cifar100_deep", "tiny_imagenet_deep",
+    "digits_spiking", "mnist_dense_spiking", "mnist_conv_spiking",
 }
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 

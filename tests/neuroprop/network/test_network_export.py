@@ -18,7 +18,7 @@ LAYERS = [
     {"type": "batchnorm"},
     {"type": "maxpool2d", "kernel": 2, "stride": 1},
     {"type": "batchnorm"},
-    {"type": "conv2d", "channels": 3, "kernel": 2, "activation": "linear"},
+    {"type": "conv2d", "channels": 3, "kernel": 2, "neuron": "linear"},
     {"type": "dropout", "p": 0.3},
     {"type": "dense", "units": 20},
     {"type": "batchnorm"},
@@ -59,7 +59,7 @@ def numpy_forward(layers: list[dict], x: np.ndarray) -> np.ndarray:
                     patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(len(x), -1)
                     out[:, :, i, j] = patch @ layer["weight"][i * out_w + j].T
             x = out
-        if layer["activation"] == "relu":
+        if layer["neuron"] == {"kind": "relu"}:
             x = np.maximum(x, 0.0)
     return x
 
@@ -98,7 +98,7 @@ def test_numpy_forward_of_export_equals_torch_eval_forward() -> None:
             assert layer[key] is None or (isinstance(layer[key], tuple) and len(layer[key]) == 2)
         assert isinstance(layer["in_shape"], tuple) and isinstance(layer["out_shape"], tuple)
     assert exported[1]["weight"].shape == (16, 5, 4 * 9)  # (L, O, C*kh*kw)
-    assert exported[-1]["activation"] == "linear" and exported[3]["activation"] == "linear"
+    assert exported[-1]["neuron"] == {"kind": "linear"} == exported[3]["neuron"]
     x = torch.rand(16, 2, 9, 9)
     with torch.no_grad():
         expected = net(x).numpy()

@@ -7,6 +7,7 @@ import torch
 
 from neuroprop.errors import NeuropropError
 from neuroprop.network import FeedbackOptions, Network, parse_network
+from neuroprop.rules import brainprop_feedback
 
 TIED = FeedbackOptions("tied", learn=True)
 
@@ -34,7 +35,7 @@ def test_no_biases_and_init_per_spec() -> None:
 
 def test_batchnorm_is_a_gain_with_batch_then_running_statistics() -> None:
     torch.manual_seed(0)
-    net = build([{"type": "conv2d", "channels": 3, "kernel": 3, "activation": "linear"},
+    net = build([{"type": "conv2d", "channels": 3, "kernel": 3, "neuron": "linear"},
                  {"type": "batchnorm", "momentum": 0.5}, {"type": "output"}])
     conv, norm = net.layers[0], net.layers[1]
     with torch.no_grad():
@@ -79,19 +80,19 @@ def test_eval_forward_does_not_cache_and_feedback_then_refuses() -> None:
     net = build([{"type": "dense", "units": 4}, {"type": "output"}]).eval()
     q = net(torch.rand(3, 2, 6, 6))
     with pytest.raises(NeuropropError, match="no cached forward pass"):
-        net.feedback(torch.zeros_like(q), torch.zeros(3))
+        brainprop_feedback(net, torch.zeros_like(q), torch.zeros(3))
     net(torch.rand(3, 2, 6, 6), cache=True)
-    net.feedback(torch.zeros_like(q), torch.ones(3))
+    brainprop_feedback(net, torch.zeros_like(q), torch.ones(3))
     net.clear_cache()
     with pytest.raises(NeuropropError, match="no cached forward pass"):
-        net.feedback(torch.zeros_like(q), torch.zeros(3))
+        brainprop_feedback(net, torch.zeros_like(q), torch.zeros(3))
 
 
 def test_feedback_needs_feedback_weights() -> None:
     net = build([{"type": "output"}], feedback=None).train()
     q = net(torch.rand(2, 2, 6, 6))
     with pytest.raises(NeuropropError, match="no feedback weights"):
-        net.feedback(torch.zeros_like(q), torch.zeros(2))
+        brainprop_feedback(net, torch.zeros_like(q), torch.zeros(2))
 
 
 def test_wrong_input_shape_is_a_one_line_error() -> None:
@@ -102,7 +103,7 @@ def test_wrong_input_shape_is_a_one_line_error() -> None:
                                "(1, 6, 6); check the dataset matches the config")
 
 
-def test_feedback_stops_at_the_lowest_learning_layer() -> None:
+def test_silent_units_and_unselected_outputs_get_no_update() -> None:
     """Zero attention gives zero updates; units with gate 0 get no update."""
     torch.manual_seed(0)
     net = build([{"type": "dropout", "p": 0.5}, {"type": "dense", "units": 6},
@@ -111,16 +112,36 @@ def test_feedback_stops_at_the_lowest_learning_layer() -> None:
     q = net(x)
     phi = torch.zeros_like(q)
     phi[:, 1] = 1.0
-    net.feedback(phi, torch.ones(4))
+    brainprop_feedback(net, phi, torch.ones(4))
     hidden = net.layers[2]
-    silent = (hidden._post == 0).all(dim=0)  # units off for every trial
-    assert torch.all(hidden.weight.grad[silent] == 0)
+    silent = (hidden.pre @ hidden.weight.T <= 0).all(dim=0)  # units off for every trial
+    assert silent.any() and torch.all(hidden.weight.grad[silent] == 0)
     out_grad = net.layers[3].weight.grad
     assert torch.all(out_grad[[0, 2]] == 0) and torch.any(out_grad[1] != 0)
+
+
+def test_feedback_stops_at_the_lowest_learning_layer() -> None:
+    """Nothing is propagated out of the lowest layer that learns, nor through any below."""
+    torch.manual_seed(0)
+    net = build([{"type": "dropout", "p": 0.5}, {"type": "dense", "units": 6},
+                 {"type": "dense", "units": 5}, {"type": "output"}]).train()
+    frozen = net.layers[2]
+    frozen.weight.requires_grad_(False)
+    frozen.feedback_weight.requires_grad_(False)
+    calls = []
+    for index, layer in enumerate(net.layers):
+        def spy(post, index=index, original=layer.propagate):
+            calls.append(index)
+            return original(post)
+        layer.propagate = spy
+    q = net(torch.rand(4, 2, 6, 6))
+    brainprop_feedback(net, torch.ones_like(q), torch.ones(4))
+    assert calls == [4]  # only the output layer sends feedback down, to layer 3
+    assert net.layers[3].weight.grad is not None and frozen.weight.grad is None
 
 
 def test_feedback_checks_its_shapes() -> None:
     net = build([{"type": "output"}]).train()
     q = net(torch.rand(2, 2, 6, 6))
     with pytest.raises(NeuropropError, match=r"expected phi \(B, 3\) and delta \(B,\)"):
-        net.feedback(torch.zeros_like(q), torch.zeros(3))
+        brainprop_feedback(net, torch.zeros_like(q), torch.zeros(3))

@@ -46,7 +46,7 @@ def test_shapes_and_auto_flatten() -> None:
     assert spec.layers[5].out_shape == (32 * 12 * 12,)
     assert spec.layers[6].weight_shape == (500, 32 * 12 * 12)
     assert spec.layers[-1].out_shape == (10,)
-    assert spec.layers[0].activation == "relu"
+    assert spec.layers[0].neuron.kind == "relu"
 
 
 def test_window_arithmetic_with_padding_pool_and_loccon() -> None:
@@ -54,14 +54,14 @@ def test_window_arithmetic_with_padding_pool_and_loccon() -> None:
         {"type": "conv2d", "channels": 4, "kernel": [3, 5], "stride": [2, 1],
          "padding": [1, 2]},
         {"type": "maxpool2d", "kernel": 3, "stride": 2},
-        {"type": "locallyconnected2d", "channels": 6, "kernel": 2, "activation": "linear"},
+        {"type": "locallyconnected2d", "channels": 6, "kernel": 2, "neuron": "linear"},
     ), (3, 17, 11), 5)
     conv, pool, loccon = spec.layers[:3]
     assert conv.out_shape == (4, 9, 11)  # (17+2-3)//2+1, (11+4-5)//1+1
     assert pool.out_shape == (4, 4, 5)  # (9-3)//2+1, (11-3)//2+1
     assert loccon.type == "loccon2d" and loccon.out_shape == (6, 3, 4)
     assert loccon.weight_shape == (12, 6, 4 * 2 * 2)
-    assert loccon.activation == "linear"
+    assert loccon.neuron.kind == "linear"
     assert spec.layers[3].type == "flatten" and spec.layers[3].out_shape == (72,)
 
 
@@ -82,7 +82,7 @@ def test_defaults() -> None:
         {"type": "batchnorm", "eps": 1e-3, "momentum": 0.2},
         {"type": "maxpool2d", "kernel": 2, "stride": 1},
         {"type": "flatten"},
-        {"type": "dense", "units": 9, "activation": "linear"},
+        {"type": "dense", "units": 9, "neuron": "linear"},
         {"type": "output", "units": 10},
     ]},
 ])
@@ -108,9 +108,10 @@ def test_to_dict_distinguishes_architectures() -> None:
     (layers_with({"type": "dense", "units": True}),
      "network.layers[0].units: expected a positive integer, got True"),
     (layers_with({"type": "dense", "units": 5, "size": 3}),
-     "network.layers[0].size: unknown key; allowed keys are type, units, activation"),
+     "network.layers[0].size: unknown key; allowed keys are type, units, neuron"),
     ({"layers": [{"type": "output"}], "optimizer": "sgd"},
-     "network.optimizer: unknown key; allowed keys are substrate, init, layers"),
+     "network.optimizer: unknown key; allowed keys are substrate, init, layers, neuron, "
+         "timesteps, encoding"),
     (layers_with({"type": "conv2d", "channels": 4, "kernel": 29}),
      "network.layers[0].kernel: kernel 29 is larger than the input 28 (input shape "
      "(1, 28, 28)); use a smaller kernel or more padding"),
@@ -123,8 +124,8 @@ def test_to_dict_distinguishes_architectures() -> None:
      "before the flatten/dense layers"),
     (layers_with({"type": "loccon2d", "channels": 2, "kernel": 3, "padding": 1}),
      "network.layers[0].padding: loccon2d supports valid padding only; remove the key or set 0"),
-    (layers_with({"type": "dense", "units": 5, "activation": "tanh"}),
-     "network.layers[0].activation: expected 'relu' or 'linear', got 'tanh'"),
+    (layers_with({"type": "dense", "units": 5, "neuron": "tanh"}),
+     "network.layers[0].neuron.kind: unknown neuron 'tanh'; use one of relu, linear, lif, li"),
     (layers_with({"type": "dropout", "p": 1.0}),
      "network.layers[0].p: expected a number in [0, 1), got 1.0"),
     (layers_with({"type": "pool"}),
@@ -137,8 +138,44 @@ def test_to_dict_distinguishes_architectures() -> None:
     ({"layers": [{"type": "output", "units": 3}]},
      "network.layers[0].units: the output needs one unit per class (10), got 3; remove the "
      "key or set it to 10"),
-    ({"substrate": "spiking", "layers": [{"type": "output"}]},
-     "network.substrate: 'spiking' is not supported yet; use 'rate'"),
+    ({"substrate": "analog", "layers": [{"type": "output"}]},
+     "network.substrate: expected one of rate, spiking, got 'analog'"),
+    ({"timesteps": 8, "layers": [{"type": "output"}]},
+     "network.timesteps: only spiking nets have it; remove it or set network.substrate: "
+     "spiking"),
+    ({"substrate": "spiking", "timesteps": 0, "layers": [{"type": "output"}]},
+     "network.timesteps: expected an integer T >= 1, got 0"),
+    ({"substrate": "spiking", "encoding": "latency", "layers": [{"type": "output"}]},
+     "network.encoding: expected one of constant, bernoulli, got 'latency'"),
+    ({"layers": [{"type": "dense", "units": 4, "neuron": "lif"}, {"type": "output"}]},
+     "network.layers[0].neuron: the lif neuron belongs to spiking nets, this one is rate; "
+     "use relu or set network.substrate"),
+    ({"layers": [{"type": "dense", "units": 4, "activation": "relu"}, {"type": "output"}]},
+     "network.layers[0].activation: renamed to 'neuron'; write neuron: relu"),
+    ({"substrate": "spiking", "neuron": {"kind": "lif", "du": 0}, "layers": [
+        {"type": "output"}]},
+     "network.neuron.du: expected a number in [0.000244141, 1] (Loihi's 12-bit decays: du "
+     "in [1/4096, 1], dv in [0, 4095/4096]), got 0"),
+    ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
+        "kind": "lif", "dv": 1.0}}, {"type": "output"}]},
+     "network.layers[0].neuron.dv: expected a number in [0, 0.999756] (Loihi's 12-bit "
+     "decays: du in [1/4096, 1], dv in [0, 4095/4096]), got 1.0"),
+    ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
+        "kind": "lif", "vth": -1}}, {"type": "output"}]},
+     "network.layers[0].neuron.vth: expected a positive number (Loihi thresholds are "
+     "unsigned), got -1"),
+    ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
+        "kind": "lif", "tau": 3}}, {"type": "output"}]},
+     "network.layers[0].neuron.tau: unknown key; the lif neuron takes du, dv, vth"),
+    ({"substrate": "spiking", "layers": [{"type": "output", "neuron": "lif"}]},
+     "network.layers[0].neuron: lif cannot be the neuron of the output layer; use li"),
+    ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": "li"},
+                                         {"type": "output"}]},
+     "network.layers[0].neuron: li cannot be the neuron of hidden layers; use lif"),
+    ({"substrate": "spiking", "layers": [{"type": "maxpool2d", "kernel": 2},
+                                         {"type": "output"}]},
+     "network.layers[0].type: maxpool2d is not supported in spiking nets (the max of "
+     "binary spikes routes no usable feedback); remove it or use substrate rate"),
     ({"init": {"distribution": "normal", "limit": 0.1}, "layers": [{"type": "output"}]},
      "network.init.limit: unknown key; allowed keys are distribution, std"),
     ({"init": {"distribution": "normal", "std": -1}, "layers": [{"type": "output"}]},

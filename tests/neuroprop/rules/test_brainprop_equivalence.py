@@ -19,7 +19,7 @@ INIT = {"distribution": "normal", "std": 0.3}
 NETS = {
     "dense": ((1, 5, 5), [
         {"type": "dense", "units": 12},
-        {"type": "dense", "units": 9, "activation": "linear"},
+        {"type": "dense", "units": 9, "neuron": "linear"},
         {"type": "dense", "units": 8},
         {"type": "output"},
     ]),
@@ -99,7 +99,7 @@ def reference_q(net: Network, x: torch.Tensor) -> torch.Tensor:
             x = F.max_pool2d(x, spec.kernel, spec.stride)
         elif spec.type == "flatten":
             x = x.flatten(1)
-        if getattr(spec, "activation", "linear") == "relu":
+        if getattr(spec, "neuron", None) is not None and spec.neuron.kind == "relu":
             x = torch.relu(x)
     return x
 

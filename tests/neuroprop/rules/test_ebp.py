@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from neuroprop.network import Network, parse_network
-from neuroprop.rules import EBP, make_rule
+from neuroprop.rules import Autograd, make_rule
 
 LAYERS = [{"type": "conv2d", "channels": 3, "kernel": 3}, {"type": "batchnorm"},
           {"type": "dense", "units": 10}, {"type": "output"}]
@@ -25,7 +25,7 @@ def test_step_writes_cross_entropy_gradients_without_accumulating() -> None:
     x = torch.rand(8, 1, 6, 6, dtype=torch.float64)
     y = torch.randint(0, 3, (8,))
     rule = make_rule("ebp")
-    assert isinstance(rule, EBP)
+    assert isinstance(rule, Autograd)
     rule.step(net, x, y)
     result = rule.step(net, x, y)  # a second step overwrites, it does not add
     q = net(x)
@@ -47,7 +47,7 @@ def test_ebp_learns_a_separable_task() -> None:
     x = torch.rand(256, 1, 2, 2)
     y = (x[:, 0, 0, 0] > x[:, 0, 1, 1]).long()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
-    rule = EBP()
+    rule = Autograd("ebp")
     for _ in range(300):
         optimizer.zero_grad()
         result = rule.step(net, x, y)

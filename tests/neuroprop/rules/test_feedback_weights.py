@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from neuroprop.network import FeedbackOptions, Network, parse_network
@@ -16,14 +17,17 @@ LAYERS = [
     {"type": "batchnorm"},
     {"type": "output"},
 ]
+SPIKING = {"substrate": "spiking", "timesteps": 6, "encoding": "bernoulli",
+           "layers": [layer for layer in LAYERS if layer["type"] != "batchnorm"]}
+NETS = {"rate": {"layers": LAYERS}, "spiking": SPIKING}
 
 
 def train(
-    feedback: FeedbackOptions, steps: int, optimizer_options: dict
+    feedback: FeedbackOptions, steps: int, optimizer_options: dict, substrate: str = "rate"
 ) -> tuple[Network, dict[str, torch.Tensor]]:
     """The trained net and its initial parameters by name."""
     torch.manual_seed(0)
-    spec = parse_network({"init": {"distribution": "normal", "std": 0.2}, "layers": LAYERS},
+    spec = parse_network({"init": {"distribution": "normal", "std": 0.2}, **NETS[substrate]},
                          (1, 8, 8), 4)
     net = Network(spec, feedback).train()
     rule = BrainProp(epsilon=0.2)
@@ -45,9 +49,11 @@ def weight_pairs(net: Network):
             yield layer.weight, layer.feedback_weight
 
 
-def test_tied_learning_feedback_stays_exactly_equal() -> None:
+@pytest.mark.parametrize("substrate", ["rate", "spiking"])
+def test_tied_learning_feedback_stays_exactly_equal(substrate: str) -> None:
     net, initial = train(FeedbackOptions("tied", learn=True), 200,
-                {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True})
+                         {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True},
+                         substrate)
     pairs = list(weight_pairs(net))
     assert len(pairs) == 4
     for index, (weight, feedback_weight) in enumerate(pairs):

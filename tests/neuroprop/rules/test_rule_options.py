@@ -7,7 +7,7 @@ import pytest
 from neuroprop.errors import NeuropropError
 from neuroprop.network import FeedbackOptions
 from neuroprop.rules import (
-    EBP,
+    Autograd,
     BrainProp,
     RuleOptions,
     make_rule,
@@ -40,12 +40,12 @@ def test_ebp_needs_no_feedback() -> None:
     options = rule_options_from_config({"name": "ebp"})
     assert options == rule_options_from_config("ebp")
     assert needs_feedback(options) is None
-    assert isinstance(make_rule("ebp"), EBP)
+    assert isinstance(make_rule("ebp"), Autograd)
     assert rule_options_from_config(options.to_dict()) == options
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ("sgd", "rule.name: unknown rule 'sgd'; use one of brainprop, ebp"),
+    ("sgd", "rule.name: unknown rule 'sgd'; use one of brainprop, ebp, bptt"),
     (3, "rule: expected a rule name or a mapping with 'name', got 3"),
     ({"name": "brainprop", "epsilon": 1.5}, "rule.epsilon: expected a number in [0, 1], got 1.5"),
     ({"name": "brainprop", "epsilon": "a"}, "rule.epsilon: expected a number in [0, 1], got 'a'"),

@@ -37,6 +37,28 @@ def test_digits_default_reaches_93_percent(tmp_path):
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
 
 
+def test_digits_spiking_default_reaches_90_percent_at_t16(tmp_path):
+    config = load_config(CONFIG_DIR / "digits_spiking.yaml")
+    assert config.network["substrate"] == "spiking" and config.network["timesteps"] <= 16
+    summary = Trainer(config, tmp_path / "run", progress=False).run()
+    assert summary["substrate"] == "spiking" and summary["rule"] == "brainprop"
+    assert summary["test_accuracy"] >= 0.90, summary
+
+
+def test_bptt_trains_the_spiking_net_and_ebp_refuses_it(tmp_path, capsys):
+    config = load_config(CONFIG_DIR / "digits_spiking.yaml",
+                         ["rule=bptt", "optimizer.lr=0.05", "training.max_epochs=3",
+                          "network.timesteps=4"])
+    summary = Trainer(config, tmp_path / "bptt", progress=False).run()
+    assert summary["rule"] == "bptt" and summary["test_accuracy"] >= 0.5, summary
+    argv = ["train", "--config", str(CONFIG_DIR / "digits_spiking.yaml"), "--run-dir",
+            str(tmp_path / "ebp"), "rule=ebp"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "neuroprop: error: rule: ebp does not train spiking nets; use bptt (or brainprop) "
+        "for them")
+
+
 def test_resume_after_interrupt_ends_where_the_uninterrupted_run_ends(tmp_path, monkeypatch):
     config = load_config(overrides=SHORT)
     full = Trainer(config, tmp_path / "full", progress=False).run()
