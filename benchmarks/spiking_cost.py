@@ -10,7 +10,8 @@ batches per epoch + the validation pass (a measured partial epoch, extrapolated:
 BPTT epoch of the MNIST dense net takes many minutes).
 
 Memory: for each rule and T, a fresh process builds the experiment, reads its resident
-memory, trains ``--batches`` batches and reads its peak resident memory (ru_maxrss); the
+memory, resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), trains
+``--batches`` batches and reads the peak resident memory since the reset (VmHWM); the
 difference is what training adds (activations, traces, autograd graph).
 
 Writes benchmarks/results/spiking_cost/README.md and results.json. Run it on an otherwise
@@ -23,7 +24,6 @@ import argparse
 import json
 import math
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,11 +40,12 @@ OUT = Path(__file__).resolve().parent / "results" / "spiking_cost"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_dense_spiking.yaml"
 
 
-def _rss_mib() -> float:
+def _status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS: resident now; VmHWM: peak) in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def _train_batches(exp: Experiment, batches: int, seed: int) -> list[float]:
@@ -68,9 +69,10 @@ def memory_probe(config: str, data_dir: str, rule: str, timesteps: int, batches:
     """Run in a fresh process: resident memory before and peak during training."""
     exp = build_experiment(load_config(config, [f"rule={rule}",
                                                 f"network.timesteps={timesteps}"]), data_dir)
-    before = _rss_mib()
+    before = _status_mib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     _train_batches(exp, batches, seed=1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mib("VmHWM")
     return {"rule": rule, "timesteps": timesteps, "rss_before_mib": before,
             "peak_mib": peak, "training_mib": peak - before}
 

@@ -24,6 +24,7 @@ O(neurons) memory whatever T), dropout masks, max-pool indices, batch-norm gains
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -69,6 +70,7 @@ class LocalLayer(nn.Module):
     def __init__(self, spec: LayerSpec) -> None:
         super().__init__()
         self.spec = spec
+        self._memo: tuple[Tensor, Tensor] | None = None  # (input, output) of the last step
 
     def forward(self, x: Tensor, cache: bool) -> Tensor:
         raise NotImplementedError
@@ -76,13 +78,24 @@ class LocalLayer(nn.Module):
     def start_trial(self) -> None:
         """Forget the state of the previous trial (spiking nets)."""
         self.clear_cache()
+        self._memo = None
 
     def step(self, x: Tensor, cache: bool) -> Tensor:
-        """One time step of a spiking net (shape layers are the same at every step)."""
-        return self(x, cache)
+        """One time step of a spiking net. Shape layers are the same at every step; an
+        input that is the same tensor as the last step's (a constant-current input) gives
+        the same output without computing it again."""
+        return self._memoised(x, lambda: self(x, cache))
+
+    def _memoised(self, x: Tensor, compute: Callable[[], Tensor]) -> Tensor:
+        if self._memo is not None and self._memo[0] is x:
+            return self._memo[1]
+        out = compute()
+        self._memo = (x, out)
+        return out
 
     def end_trial(self, steps: int, cache: bool) -> None:
         """Close a trial of ``steps`` steps: turn the sums into the rule's signals."""
+        self._memo = None
 
     @property
     def learns(self) -> bool:
@@ -166,7 +179,7 @@ class WeightLayer(LocalLayer):
     def step(self, x: Tensor, cache: bool) -> Tensor:
         """Spiking nets: one step of the synapse and the neuron; with ``cache`` the
         presynaptic trace and the neuron's gate are accumulated over the trial."""
-        a = self.current(x)
+        a = self._memoised(x, lambda: self.current(x))
         if self._state is None:
             self._state = State(torch.zeros_like(a), torch.zeros_like(a))
         out, self._state, v = self.neuron.step(a, self._state)
@@ -182,6 +195,7 @@ class WeightLayer(LocalLayer):
         return out
 
     def end_trial(self, steps: int, cache: bool) -> None:
+        super().end_trial(steps, cache)
         self._state = None
         if cache and self._trace is not None:
             self.pre = self.neuron.eligibility(self._trace, steps)
@@ -413,9 +427,13 @@ class Dropout(LocalLayer):
 
     def forward(self, x: Tensor, cache: bool) -> Tensor:
         self._mask = None
-        return self.step(x, cache)
+        return self._masked(x)
 
     def step(self, x: Tensor, cache: bool) -> Tensor:
+        return self._memoised(x, lambda: self._masked(x))
+
+    def _masked(self, x: Tensor) -> Tensor:
+        """x * m, drawing m on the first call of a trial."""
         if not self.training or self.p == 0.0:
             return x
         if self._mask is None:  # 3x faster than bernoulli_ here

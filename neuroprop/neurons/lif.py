@@ -108,39 +108,51 @@ class State(NamedTuple):
 
 def surrogate(v: Tensor, vth: float) -> Tensor:
     """psi(v) = max(0, 1 - |v - vth| / vth) / vth."""
-    return (1.0 - (v - vth).abs() / vth).clamp_(min=0.0).div_(vth)
+    return _triangle(v, vth).mul_(1.0 / vth)
+
+
+def _triangle(v: Tensor, vth: float) -> Tensor:
+    """max(0, 1 - |v - vth| / vth) = vth psi(v), in one new tensor."""
+    return (v - vth).abs_().mul_(-1.0 / vth).add_(1.0).clamp_(min=0.0)
 
 
 class _Spike(torch.autograd.Function):
-    """H(v - vth) forward; psi(v) backward (the same surrogate as BrainProp's gate)."""
+    """H(v - vth) forward (from the precomputed ``fired = v > vth``); psi(v) backward (the
+    same surrogate as BrainProp's gate)."""
 
     @staticmethod
-    def forward(ctx: Any, v: Tensor, vth: float) -> Tensor:
+    def forward(ctx: Any, v: Tensor, fired: Tensor, vth: float) -> Tensor:
         ctx.save_for_backward(v)
         ctx.vth = vth
-        return (v > vth).to(v.dtype)
+        return fired.to(v.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (v,) = ctx.saved_tensors
-        return grad * surrogate(v, ctx.vth), None
+        return grad * surrogate(v, ctx.vth), None, None
+
+
+def _decayed(state: Tensor, decay: float) -> Tensor:
+    """state (1 - decay), skipping the product when it changes nothing (decay 0)."""
+    return state if decay == 0.0 else state * (1.0 - decay)
 
 
 def leaky_step(a: Tensor, state: State, du: float, dv: float) -> State:
-    """u = u (1 - du) + a;  v = v (1 - dv) + u  (no threshold)."""
-    u = state.u * (1.0 - du) + a
-    return State(u, state.v * (1.0 - dv) + u)
+    """u = u (1 - du) + a;  v = v (1 - dv) + u  (no threshold; du = 1 gives u = a)."""
+    u = a if du == 1.0 else _decayed(state.u, du) + a
+    return State(u, _decayed(state.v, dv) + u)
 
 
 def lif_step(a: Tensor, state: State, spec: LIFSpec) -> tuple[Tensor, State, Tensor]:
     """One LIF step: (spikes s, state after the reset, voltage v before the reset).
 
     The spike is differentiable through the surrogate; the reset uses the spike detached
-    (v <- v (1 - s)), as snnTorch does.
+    (v <- v (1 - s), as snnTorch does), written as a masked fill.
     """
     u, v = leaky_step(a, state, spec.du, spec.dv)
-    s = _Spike.apply(v, spec.vth)
-    return s, State(u, v * (1.0 - s.detach())), v
+    fired = v.detach() > spec.vth
+    s = _Spike.apply(v, fired, spec.vth)
+    return s, State(u, v.masked_fill(fired, 0.0)), v
 
 
 class Trace(NamedTuple):
@@ -148,6 +160,12 @@ class Trace(NamedTuple):
 
     x: Tensor
     acc: Tensor
+
+
+def _filtered_(x: Tensor, s_pre: Tensor, du: float) -> Tensor:
+    """x (1 - du) + s_pre, in place on x; for du = 1 the input itself (never written to:
+    it is the layer below's output)."""
+    return s_pre if du == 1.0 else x.mul_(1.0 - du).add_(s_pre)
 
 
 class LIF:
@@ -164,7 +182,7 @@ class LIF:
 
     def trace_step(self, trace: Trace, s_pre: Tensor) -> Trace:
         """x = x (1 - du) + s_pre; acc += x."""
-        x = trace.x.mul_(1.0 - self.spec.du).add_(s_pre)
+        x = _filtered_(trace.x, s_pre, self.spec.du)
         return Trace(x, trace.acc.add_(x))
 
     def eligibility(self, trace: Trace, steps: int) -> Tensor:
@@ -174,8 +192,10 @@ class LIF:
     def gate_step(self, window: Trace, v: Tensor, s: Tensor) -> Trace:
         """c = c (1 - dv) + 1; acc += psi(v) c; then c = 0 where the neuron spiked
         (``window.x`` holds c after the reset)."""
-        c = window.x.mul_(1.0 - self.spec.dv).add_(1.0)
-        acc = window.acc.addcmul_(surrogate(v.detach(), self.spec.vth), c)
+        c = window.x if self.spec.dv == 0.0 else window.x.mul_(1.0 - self.spec.dv)
+        c = c.add_(1.0)
+        vth = self.spec.vth
+        acc = window.acc.addcmul_(_triangle(v.detach(), vth), c, value=1.0 / vth)
         return Trace(c.mul_(1.0 - s.detach()), acc)
 
     def gate(self, window: Trace, steps: int) -> Tensor:
@@ -198,8 +218,9 @@ class LI:
 
     def trace_step(self, trace: Trace, s_pre: Tensor) -> Trace:
         """x = x (1 - du) + s_pre; z = z (1 - dv) + x (``acc`` holds z)."""
-        x = trace.x.mul_(1.0 - self.spec.du).add_(s_pre)
-        return Trace(x, trace.acc.mul_(1.0 - self.spec.dv).add_(x))
+        x = _filtered_(trace.x, s_pre, self.spec.du)
+        z = trace.acc if self.spec.dv == 0.0 else trace.acc.mul_(1.0 - self.spec.dv)
+        return Trace(x, z.add_(x))
 
     def eligibility(self, trace: Trace, steps: int) -> Tensor:
         """pre_j = z_j[T] / T = dq_i / dW_ij."""

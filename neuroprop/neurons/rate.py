@@ -47,7 +47,6 @@ class ReLU:
     """The relu rate neuron bound to its spec."""
 
     spec: ReLUSpec
-    stateful = False
 
     def __init__(self, spec: ReLUSpec) -> None:
         self.spec = spec
@@ -63,7 +62,6 @@ class Linear:
     """The linear rate neuron (identity, gate 1)."""
 
     spec: LinearSpec
-    stateful = False
 
     def __init__(self, spec: LinearSpec) -> None:
         self.spec = spec
