@@ -81,6 +81,36 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"export written to {export_dir}")
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from neuroprop.deploy.convert import convert_run
+
+    out = args.out if args.out is not None else Path(f"{args.run_dir}-spiking-T{args.timesteps}")
+    summary = convert_run(args.run_dir, out, args.timesteps, percentile=args.percentile,
+                          calibration=args.calibration, data_dir=args.data_dir)
+    print(f"spiking run written to {summary['run_dir']}: T = {args.timesteps}, test accuracy "
+          f"{summary['test_accuracy']:.4f} (rate net {summary['rate_test_accuracy']:.4f}), "
+          f"thresholds {', '.join(f'{v:.3g}' for v in summary['thresholds'])}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from neuroprop.deploy.compare import check_budgets, compare_run, render
+
+    try:
+        timesteps = [int(t) for t in args.timesteps.split(",")]
+    except ValueError:
+        raise NeuropropError(f"--timesteps {args.timesteps!r}: expected integers separated "
+                             "by commas, e.g. 4,8,16,32") from None
+    result = compare_run(args.run_dir, timesteps, split=args.split, limit=args.limit,
+                         data_dir=args.data_dir, out=args.out)
+    print(render(result))
+    print(f"written to {result['out']}/compare.json and compare.png")
+    if args.budgets is not None:
+        over = check_budgets(result, args.budgets)
+        if over:
+            raise NeuropropError(f"over budget: {'; '.join(over)}")
+        print(f"every stage within the budgets of {args.budgets}")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from neuroprop.deploy.run import run_export
 
@@ -124,6 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training samples used to choose the fixed-point exponents")
     export.add_argument("--data-dir")
     export.set_defaults(func=cmd_export)
+
+    convert = sub.add_parser("convert", help="a trained rate run as a spiking run "
+                             "(threshold balancing)")
+    convert.add_argument("run_dir", type=Path)
+    convert.add_argument("--timesteps", type=int, default=32, help="T steps per trial")
+    convert.add_argument("--out", type=Path,
+                         help="the spiking run directory (default: RUN_DIR-spiking-T<T>)")
+    convert.add_argument("--percentile", type=float, default=100.0,
+                         help="threshold = this percentile of each layer's activations")
+    convert.add_argument("--calibration", type=int, default=1000,
+                         help="training samples used to set the thresholds")
+    convert.add_argument("--data-dir")
+    convert.set_defaults(func=cmd_convert)
+
+    compare = sub.add_parser("compare", help="score a run at every stage: float, spiking, "
+                             "integer model, Lava")
+    compare.add_argument("run_dir", type=Path)
+    compare.add_argument("--timesteps", default="4,8,16,32",
+                         help="the spiking trial lengths T, comma-separated")
+    compare.add_argument("--split", choices=["train", "val", "test"], default="test")
+    compare.add_argument("--limit", type=int, help="only the first N samples of the split")
+    compare.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/compare)")
+    compare.add_argument("--budgets", type=Path,
+                         help="YAML of stage: largest drop in points; exit 2 if one is over")
+    compare.add_argument("--data-dir")
+    compare.set_defaults(func=cmd_compare)
 
     run = sub.add_parser("run", help="run an export on Lava's Loihi simulator")
     run.add_argument("--target", choices=["lava"], required=True)

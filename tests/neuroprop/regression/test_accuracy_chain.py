@@ -1,0 +1,50 @@
+"""The accuracy-vs-spiking regression suite: every stage of the chain scored on the same
+digits samples must stay within the budgets of budgets.yaml beside this file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neuroprop.cli import main
+from neuroprop.deploy.compare import check_budgets
+from neuroprop.deploy.lava_env import REPO_ROOT
+
+BUDGETS = Path(__file__).with_name("budgets.yaml")
+needs_lava = pytest.mark.skipif(
+    not (REPO_ROOT / ".venv-lava" / "bin" / "python").exists(),
+    reason="the Lava environment .venv-lava is absent (run 'bash scripts/setup.sh')",
+)
+
+
+@needs_lava
+def test_trained_rate_net_stays_within_the_budgets(tmp_path, capsys):
+    run = tmp_path / "rate"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=25"]) == 0
+    out = tmp_path / "compare"
+    code = main(["compare", str(run), "--timesteps", "16,32", "--out", str(out),
+                 "--budgets", str(BUDGETS)])
+    result = json.loads((out / "compare.json").read_text())
+    assert code == 0, capsys.readouterr().err
+    assert [(s["stage"], s["timesteps"]) for s in result["stages"]] == [
+        ("float rate", None), ("spiking float", 16), ("spiking float", 32),
+        ("integer model", None), ("Lava fixed point", None)]
+    assert result["lava_agreement_with_integer_model"] == 1.0
+    assert (out / "compare.png").stat().st_size > 1000
+
+
+def test_a_stage_over_its_budget_is_named(tmp_path, capsys):
+    result = {"stages": [
+        {"stage": "float rate", "timesteps": None, "accuracy": 0.95, "drop": None},
+        {"stage": "spiking float", "timesteps": 8, "accuracy": 0.90, "drop": -5.0},
+        {"stage": "integer model", "timesteps": None, "accuracy": 0.945, "drop": -0.5},
+        {"stage": "Lava fixed point", "timesteps": None, "accuracy": 0.94, "drop": -0.5},
+    ]}
+    assert check_budgets(result, BUDGETS) == [
+        "spiking float at T = 8 lost 5.00 points, budget 2.0",
+        "Lava fixed point lost 0.50 points, budget 0.0",
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("float: 1\n")
+    with pytest.raises(Exception, match="unknown stage 'float'"):
+        check_budgets(result, bad)
