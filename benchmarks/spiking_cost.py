@@ -127,7 +127,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps({"timing": timing, "memory": memory},
                                                  indent=2) + "\n")
-    config = Path(args.config).resolve().relative_to(Path.cwd().resolve())
+    config = Path(args.config)
     command = (f"python benchmarks/spiking_cost.py --data-dir {args.data_dir} --config "
                f"{config} --batches {args.batches} --timesteps "
                f"{' '.join(map(str, args.timesteps))}")

@@ -2,7 +2,8 @@
 
 A rate net of ReLU units without biases is positively homogeneous, and an
 integrate-and-fire neuron (LIF with du = 1, dv = 0, reset to zero) driven by a constant
-current a fires at a rate close to min(a / vth, 1) over a trial. So each ReLU layer l
+current a fires at a rate 1/(floor(vth/a) + 1), close to a / vth for a << vth. So each
+ReLU layer l
 becomes an IF layer whose rate stands for y_l / lambda_l, where lambda_l is a high
 percentile (default: the maximum) of y_l on calibration samples of the training split
 (data-based normalisation, Diehl et al. 2015; Rueckauer et al. 2017). With the weights

@@ -4,9 +4,10 @@ A weight layer is a *synapse* (dense, conv2d, loccon2d: a = W * pre, no bias) co
 a *neuron* (``neuroprop.neurons``). What a layer exposes to a learning rule:
 
 - ``pre``: the presynaptic factor of the last cached trial: the input y_pre (rate), or the
-  trial mean of the presynaptic eligibility trace (spiking);
+  neuron's eligibility of the presynaptic trace (spiking: its trial mean for lif, its
+  final value / T for li; ``neuroprop.neurons.lif``);
 - ``gate_(phi)``: phi times the post-synaptic gate g, in place: 1[a > 0] for relu, the trial
-  mean of the surrogate psi for lif, 1 for linear and li;
+  mean of psi c (surrogate times integration window) for lif, 1 for linear and li;
 - ``propagate(post)``: the attention feedback to the layer below, B^T post through the
   feedback weights B (routing for dropout, max-pooling, flatten; the gain for batch norm);
 - ``weight_update(post, scale)``: the synapse type's local update
@@ -46,6 +47,8 @@ from neuroprop.network.spec import (
 from neuroprop.neurons import State, Trace, build_neuron
 
 CHANNELS_LAST = torch.channels_last
+NO_FEEDBACK_WEIGHTS = ("this network has no feedback weights; build it with FeedbackOptions "
+                       "(rule brainprop) to use the feedback pass")
 
 
 def init_weight_(weight: Tensor, init: InitSpec) -> Tensor:
@@ -129,10 +132,11 @@ class WeightLayer(LocalLayer):
     feedback weight ``feedback_weight`` of the same shape (tied: a copy of ``weight``;
     random: an independent draw; frozen when ``feedback.learn`` is False).
 
-    Subclasses give the synapse type's three linear maps: ``current`` (forward),
-    ``weight_update`` (outer product with the presynaptic factor) and ``propagate``
-    (transpose through the feedback weights). Updates are written into buffers reused
-    every step (no allocation on the hot path): clone a ``.grad`` to keep it.
+    Subclasses give the synapse type's three linear maps: ``current`` (forward), ``_outer``
+    (the outer product with the presynaptic factor, for ``weight_update``) and
+    ``_transpose`` (through the feedback weights, for ``propagate``). Dense and locally
+    connected updates are written into a buffer reused every step (no allocation on the
+    hot path): clone a ``.grad`` to keep it.
     """
 
     cache_names = ("pre", "_post", "_gate", "_state", "_trace", "_window")
@@ -161,7 +165,7 @@ class WeightLayer(LocalLayer):
     def current(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+    def _outer(self, post: Tensor) -> Tensor:
         """sum_b post_b (outer) pre_b in the weight's layout (``post`` already scaled)."""
         raise NotImplementedError
 
@@ -212,22 +216,23 @@ class WeightLayer(LocalLayer):
 
     def propagate(self, post: Tensor) -> Tensor:
         if self.feedback_weight is None:
-            raise NeuropropError(
-                "this network has no feedback weights; build it with FeedbackOptions "
-                "(rule brainprop) to use the feedback pass"
-            )
+            raise NeuropropError(NO_FEEDBACK_WEIGHTS)
         return self._transpose(post, self.feedback_weight)
 
     def weight_update(self, post: Tensor, scale: Tensor) -> dict[str, Tensor]:
         """W.grad = sum_b scale_b post_b (outer) pre_b (``post`` is scaled in place)."""
         if self.pre is None:
             raise self._missing_cache()
+        return {"weight": self._outer(post.mul_(batch_view(scale, post)))}
+
+    def _reused_buffer(self) -> Tensor:
+        """A weight-shaped buffer for the update, kept from step to step."""
         buffer = self._grad_buffer
         if buffer is None or buffer.dtype != self.weight.dtype or (
             buffer.device != self.weight.device
         ):
             buffer = self._grad_buffer = torch.empty_like(self.weight)
-        return {"weight": self._outer(post.mul_(batch_view(scale, post)), buffer)}
+        return buffer
 
 
 class Dense(WeightLayer):
@@ -236,8 +241,8 @@ class Dense(WeightLayer):
     def current(self, x: Tensor) -> Tensor:
         return x.matmul(self.weight.t())
 
-    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
-        return torch.mm(post.t(), self.pre, out=out)
+    def _outer(self, post: Tensor) -> Tensor:
+        return torch.mm(post.t(), self.pre, out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
         return torch.mm(post, weight)
@@ -263,6 +268,7 @@ class Conv2d(WeightLayer):
         super().__init__(spec, init, feedback)
         self.stride = spec.stride
         self.padding = spec.padding
+        self._layout: tuple[Tensor, Tensor] | None = None  # (input, channels-last input)
 
     def current(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=CHANNELS_LAST)
@@ -275,10 +281,21 @@ class Conv2d(WeightLayer):
     def forward(self, x: Tensor, cache: bool) -> Tensor:
         return super().forward(x.contiguous(memory_format=CHANNELS_LAST), cache)
 
+    def step(self, x: Tensor, cache: bool) -> Tensor:
+        """One layout for the current, the trace and the update; a constant input is
+        converted once per trial (so that it stays the same tensor, see ``_memoised``)."""
+        if self._layout is None or self._layout[0] is not x:
+            self._layout = (x, x.contiguous(memory_format=CHANNELS_LAST))
+        return super().step(self._layout[1], cache)
+
+    def start_trial(self) -> None:
+        super().start_trial()
+        self._layout = None
+
     def gate_(self, phi: Tensor) -> Tensor:
         return super().gate_(phi.contiguous(memory_format=CHANNELS_LAST))
 
-    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
+    def _outer(self, post: Tensor) -> Tensor:
         return torch.nn.grad.conv2d_weight(self.pre, self.weight.shape, post, self.stride,
                                            self.padding).contiguous()
 
@@ -336,8 +353,9 @@ class LocallyConnected2d(WeightLayer):
         """(B, O, out_h, out_w) -> (L, B, O)."""
         return post.reshape(post.shape[0], self.out_shape[0], -1).permute(2, 0, 1)
 
-    def _outer(self, post: Tensor, out: Tensor) -> Tensor:
-        return torch.bmm(self._by_position(post).transpose(1, 2), self.pre, out=out)
+    def _outer(self, post: Tensor) -> Tensor:
+        return torch.bmm(self._by_position(post).transpose(1, 2), self.pre,
+                         out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
         pcols = torch.bmm(self._by_position(post).contiguous(), weight)  # (L, B, K)

@@ -289,7 +289,7 @@ def parse_network(
     shape: Shape = input_shape
     for index, raw_layer in enumerate(raw_layers):
         path = f"network.layers[{index}]"
-        layer_dict = _mapping(raw_layer, path)
+        layer_dict = _renamed_activation(_mapping(raw_layer, path), path)
         layer_type = _layer_type(layer_dict, path)
         if layers and layers[-1].type == "output":
             raise NeuropropError(f"{path}: the output layer must be the last layer; "
@@ -323,6 +323,19 @@ def parse_network(
         timesteps=timesteps,
         encoding=encoding,
     )
+
+
+def _renamed_activation(layer: dict, path: str) -> dict:
+    """Networks written before neurons were parts said ``activation: relu``; it reads as
+    ``neuron: relu`` (both at once is refused)."""
+    if "activation" not in layer:
+        return layer
+    if "neuron" in layer:
+        raise NeuropropError(f"{path}.activation: the older name of 'neuron'; give only "
+                             "neuron")
+    renamed = {key: value for key, value in layer.items() if key != "activation"}
+    renamed["neuron"] = layer["activation"]
+    return renamed
 
 
 def _parse_time(section: dict, substrate: str) -> tuple[int, str]:
@@ -368,9 +381,6 @@ def _layer_type(layer: dict, path: str) -> str:
             f"{path}.type: unknown layer type {layer['type']!r}; "
             f"use one of {', '.join(LAYER_KEYS)} (or locallyconnected2d)"
         )
-    if "activation" in layer and "neuron" in LAYER_KEYS[layer_type]:
-        raise NeuropropError(f"{path}.activation: renamed to 'neuron'; write "
-                             f"neuron: {layer['activation']}")
     _check_keys(layer, ("type", *LAYER_KEYS[layer_type]), path)
     return layer_type
 

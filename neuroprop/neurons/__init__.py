@@ -40,7 +40,7 @@ def parse_neuron(raw: Any, path: str, substrate: str, role: str) -> NeuronSpec:
         raise NeuropropError(f"{path}: expected a neuron kind or a mapping with 'kind', "
                              f"got {raw!r}")
     kind = section["kind"]
-    if kind not in NEURONS:
+    if not isinstance(kind, str) or kind not in NEURONS:
         raise NeuropropError(f"{path}.kind: unknown neuron {kind!r}; use one of "
                              f"{', '.join(NEURONS)}")
     spec_class = NEURONS[kind][0]

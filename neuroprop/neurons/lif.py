@@ -9,7 +9,8 @@ Dynamics per step t (Lava's ``LIF`` floating_pt model, bias 0; the fixed-point m
     v[t] <- 0 where s[t] = 1                 reset to zero
 
 ``du = 1, dv = 0`` is an integrate-and-fire neuron whose current is the input of the step:
-its rate over a trial approximates min(relu(a) / vth, 1), the rate network's ReLU.
+a constant input a > 0 fires once every floor(vth / a) + 1 steps, a rate of about
+a / (vth + a): close to the rate network's relu(a) / vth for a << vth, saturating at 1.
 
 The surrogate gate (pseudo-derivative of the spike, e-prop's triangle; used by BrainProp's
 gate and by BPTT's backward pass alike)::
@@ -44,6 +45,7 @@ dv in [0, 4095/4096]; vth > 0.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -74,9 +76,11 @@ class LIFSpec(NeuronSpec):
     def parse(cls, raw: dict[str, Any], path: str) -> LIFSpec:
         check_keys(raw, ("du", "dv", "vth"), cls.kind, path)
         vth = raw.get("vth", cls.vth)
-        if isinstance(vth, bool) or not isinstance(vth, int | float) or not vth > 0:
-            raise NeuropropError(f"{path}.vth: expected a positive number (Loihi thresholds "
-                                 f"are unsigned), got {vth!r}")
+        if isinstance(vth, bool) or not isinstance(vth, int | float) or not (
+            0 < vth < math.inf
+        ):
+            raise NeuropropError(f"{path}.vth: expected a positive finite number (Loihi "
+                                 f"thresholds are unsigned), got {vth!r}")
         return cls(du=number_in(raw, "du", cls.du, DU_MIN, 1.0, path, DECAY_WHY),
                    dv=number_in(raw, "dv", cls.dv, 0.0, DV_MAX, path, DECAY_WHY),
                    vth=float(vth))

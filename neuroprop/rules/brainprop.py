@@ -29,6 +29,7 @@ from torch import Tensor
 
 from neuroprop.errors import DivergedError, NeuropropError
 from neuroprop.network import Network
+from neuroprop.network.layers import NO_FEEDBACK_WEIGHTS
 from neuroprop.rules.base import StepResult
 from neuroprop.rules.selection import max_boltzmann
 
@@ -42,10 +43,7 @@ def brainprop_feedback(net: Network, phi: Tensor, delta: Tensor) -> None:
     delta (B,): reward-prediction errors.
     """
     if net.feedback_options is None:
-        raise NeuropropError(
-            "this network has no feedback weights; build it with FeedbackOptions "
-            "(rule brainprop) to use the feedback pass"
-        )
+        raise NeuropropError(NO_FEEDBACK_WEIGHTS)
     batch = phi.shape[0]
     if tuple(phi.shape) != (batch, net.spec.num_classes) or tuple(delta.shape) != (batch,):
         raise NeuropropError(

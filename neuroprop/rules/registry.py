@@ -43,7 +43,7 @@ def rule_options_from_config(raw: Any) -> RuleOptions:
             f"rule: expected a rule name or a mapping with 'name', got {raw!r}"
         )
     name = section.get("name")
-    if name not in RULES:
+    if not isinstance(name, str) or name not in RULES:
         raise NeuropropError(f"rule.name: unknown rule {name!r}; use one of "
                              f"{', '.join(RULES)}")
     allowed = ("name", *RULES[name].options)

@@ -187,8 +187,13 @@ def _restart_schedule(exp: Experiment, epochs_done: int) -> None:
 
 
 def check_architecture(stored: dict, spec: NetworkSpec, source: Path) -> None:
-    """Refuse a checkpoint whose network differs from the one the config describes."""
-    if stored != spec.to_dict():
+    """Refuse a checkpoint whose network differs from the one the config describes
+    (compared as parsed specs, so checkpoints written by older versions still match)."""
+    try:
+        same = parse_network(stored, spec.input_shape, spec.num_classes) == spec
+    except NeuropropError:
+        same = False
+    if not same:
         raise NeuropropError(
             f"{source}: checkpoint holds another architecture than the config describes; "
             "use the run's own config.yaml or a new --run-dir"

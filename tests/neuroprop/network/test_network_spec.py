@@ -150,8 +150,9 @@ def test_to_dict_distinguishes_architectures() -> None:
     ({"layers": [{"type": "dense", "units": 4, "neuron": "lif"}, {"type": "output"}]},
      "network.layers[0].neuron: the lif neuron belongs to spiking nets, this one is rate; "
      "use relu or set network.substrate"),
-    ({"layers": [{"type": "dense", "units": 4, "activation": "relu"}, {"type": "output"}]},
-     "network.layers[0].activation: renamed to 'neuron'; write neuron: relu"),
+    ({"layers": [{"type": "dense", "units": 4, "activation": "relu", "neuron": "relu"},
+                 {"type": "output"}]},
+     "network.layers[0].activation: the older name of 'neuron'; give only neuron"),
     ({"substrate": "spiking", "neuron": {"kind": "lif", "du": 0}, "layers": [
         {"type": "output"}]},
      "network.neuron.du: expected a number in [0.000244141, 1] (Loihi's 12-bit decays: du "
@@ -162,8 +163,12 @@ def test_to_dict_distinguishes_architectures() -> None:
      "decays: du in [1/4096, 1], dv in [0, 4095/4096]), got 1.0"),
     ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
         "kind": "lif", "vth": -1}}, {"type": "output"}]},
-     "network.layers[0].neuron.vth: expected a positive number (Loihi thresholds are "
-     "unsigned), got -1"),
+     "network.layers[0].neuron.vth: expected a positive finite number (Loihi thresholds "
+     "are unsigned), got -1"),
+    ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
+        "kind": ["lif"]}}, {"type": "output"}]},
+     "network.layers[0].neuron.kind: unknown neuron ['lif']; use one of relu, linear, lif, "
+     "li"),
     ({"substrate": "spiking", "layers": [{"type": "dense", "units": 4, "neuron": {
         "kind": "lif", "tau": 3}}, {"type": "output"}]},
      "network.layers[0].neuron.tau: unknown key; the lif neuron takes du, dv, vth"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hardware import loihi
-from neuroprop.neurons import State, surrogate
+from neuroprop.neurons import LIF, State, Trace, surrogate
 from neuroprop.neurons.lif import LIFSpec, lif_step
 
 
@@ -58,17 +58,45 @@ def test_integrate_and_fire_equals_lavas_fixed_point_lif_on_integer_inputs(vth: 
     assert s_t[:, 5:10].all() and not s_t[:, :5].any() and s_t[:, 10:].any()
 
 
-def test_spike_gradient_is_the_surrogate_gate() -> None:
-    """BPTT's spike derivative and BrainProp's gate are the same psi."""
+def triangle(v: float, vth: float) -> float:
+    return max(0.0, 1.0 - abs(v - vth) / vth) / vth
+
+
+def test_spike_gradient_is_the_triangle_surrogate() -> None:
+    """BPTT's spike derivative: psi(v) = max(0, 1 - |v - vth| / vth) / vth."""
     vth = 0.8
     v = torch.linspace(-0.5, 2.0, 51, dtype=torch.float64, requires_grad=True)
-    s, _, v_before = lif_step(v, State(torch.zeros(51, dtype=torch.float64),
-                                       torch.zeros(51, dtype=torch.float64)),
-                              LIFSpec(du=1.0, dv=0.0, vth=vth))
+    zeros = torch.zeros(51, dtype=torch.float64)
+    s, _, v_before = lif_step(v, State(zeros, zeros), LIFSpec(du=1.0, dv=0.0, vth=vth))
     s.sum().backward()
-    psi = surrogate(v.detach(), vth)
-    torch.testing.assert_close(v.grad, psi)
-    assert float(psi.max()) == pytest.approx(1 / vth)
-    assert float(surrogate(torch.tensor([0.0, 2 * vth]), vth).abs().max()) == 0.0
+    expected = torch.tensor([triangle(float(value), vth) for value in v.detach()],
+                            dtype=torch.float64)
+    torch.testing.assert_close(v.grad, expected)
+    torch.testing.assert_close(surrogate(v.detach(), vth), expected)
     torch.testing.assert_close(s, (v.detach() > vth).double())
     assert torch.equal(v_before.detach(), v.detach())
+
+
+def test_brainprop_gate_is_the_trial_mean_of_psi_times_the_integration_window() -> None:
+    """g = (1/T) sum_t psi(v[t]) c[t], c[t] = (1 - dv) (1 - s[t-1]) c[t-1] + 1, against a
+    plain loop over one neuron's voltages and spikes."""
+    spec = LIFSpec(du=0.6, dv=0.3, vth=0.7)
+    neuron = LIF(spec)
+    inputs = torch.from_numpy(np.random.default_rng(2).uniform(-0.2, 0.9, size=(20, 6)))
+    state = State(torch.zeros(6, dtype=torch.float64), torch.zeros(6, dtype=torch.float64))
+    window = Trace(torch.zeros(6, dtype=torch.float64), torch.zeros(6, dtype=torch.float64))
+    voltages, spikes = [], []
+    for a in inputs:
+        s, state, v = neuron.step(a, state)
+        window = neuron.gate_step(window, v, s)
+        voltages.append(v.tolist())
+        spikes.append(s.tolist())
+    gate = neuron.gate(window, len(inputs))
+    for unit in range(6):
+        c, total, fired = 0.0, 0.0, 0.0
+        for step in range(len(inputs)):
+            c = (1 - spec.dv) * (1 - fired) * c + 1
+            total += triangle(voltages[step][unit], spec.vth) * c
+            fired = spikes[step][unit]
+        assert float(gate[unit]) == pytest.approx(total / len(inputs), rel=1e-12)
+    assert 0 < sum(map(sum, spikes)) < 6 * len(inputs)

@@ -47,6 +47,8 @@ def test_ebp_needs_no_feedback() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [
     ("sgd", "rule.name: unknown rule 'sgd'; use one of brainprop, ebp, bptt"),
     (3, "rule: expected a rule name or a mapping with 'name', got 3"),
+    ({"name": ["brainprop"]}, "rule.name: unknown rule ['brainprop']; use one of brainprop, "
+     "ebp, bptt"),
     ({"name": "brainprop", "epsilon": 1.5}, "rule.epsilon: expected a number in [0, 1], got 1.5"),
     ({"name": "brainprop", "epsilon": "a"}, "rule.epsilon: expected a number in [0, 1], got 'a'"),
     ({"name": "brainprop", "temperature": 0},

@@ -138,6 +138,33 @@ def test_an_existing_run_is_never_overwritten(tmp_path):
         Trainer(load_config(overrides=["training.max_epochs=1"]), run, progress=False).run()
 
 
+def test_a_run_written_before_neurons_were_parts_still_evaluates_and_resumes(tmp_path,
+                                                                            capsys):
+    """Older runs say ``activation:`` in config.yaml and in their checkpoints, and their
+    output layer names no neuron: they keep working."""
+    import yaml
+
+    from neuroprop.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "old"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=2"]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    for layer in config["network"]["layers"]:
+        if "neuron" in layer:
+            neuron = layer.pop("neuron")
+            if layer["type"] != "output":
+                layer["activation"] = neuron
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for name in ("best.pt", "checkpoint.pt"):
+        state = load_checkpoint(run / name)
+        state["network"] = config["network"]
+        save_checkpoint(run / name, state)
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress",
+                 "training.max_epochs=3"]) == 0
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=1"]) == 0
