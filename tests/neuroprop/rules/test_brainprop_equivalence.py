@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_ops import synapse
 
 from neuroprop.network import FeedbackOptions, Network, parse_network
 from neuroprop.rules import BrainProp, max_boltzmann
@@ -75,19 +76,8 @@ def reference_q(net: Network, x: torch.Tensor) -> torch.Tensor:
     """Q-values by plain differentiable ops on the network's parameters and cached masks."""
     for layer in net.layers:
         spec = layer.spec
-        if spec.type in ("dense", "output"):
-            x = x @ layer.weight.T
-        elif spec.type == "conv2d":
-            x = F.conv2d(x, layer.weight, stride=spec.stride, padding=spec.padding)
-        elif spec.type == "loccon2d":
-            (kh, kw), (sh, sw) = spec.kernel, spec.stride
-            _, out_h, out_w = spec.out_shape
-            positions = []
-            for i in range(out_h):
-                for j in range(out_w):
-                    patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(len(x), -1)
-                    positions.append(patch @ layer.weight[i * out_w + j].T)
-            x = torch.stack(positions, dim=2).reshape(len(x), *spec.out_shape)
+        if spec.type in ("dense", "output", "conv2d", "loccon2d"):
+            x = synapse(x, layer)
         elif spec.type == "batchnorm":
             dims = (0,) if x.dim() == 2 else (0, 2, 3)
             m2 = x.detach().square().mean(dims)  # the gain is a constant for the rule

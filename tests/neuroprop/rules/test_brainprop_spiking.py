@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_ops import synapse
 
 from neuroprop.network import FeedbackOptions, Network, parse_network
 from neuroprop.rules import BrainProp, max_boltzmann
@@ -51,12 +52,7 @@ def reference_q(net: Network, x: torch.Tensor, inputs: list[torch.Tensor]) -> to
             if spec.type == "dropout":
                 s = s if layer.mask is None else s * layer.mask
                 continue
-            if spec.type in ("dense", "output"):
-                a = s @ layer.weight.T
-            elif spec.type == "loccon2d":
-                a = loccon(s, layer.weight, spec)
-            else:
-                a = F.conv2d(s, layer.weight, stride=spec.stride, padding=spec.padding)
+            a = synapse(s, layer)
             n = spec.neuron
             u, v = states.get(index, (torch.zeros_like(a), torch.zeros_like(a)))
             u = u * (1 - n.du) + a
@@ -68,18 +64,6 @@ def reference_q(net: Network, x: torch.Tensor, inputs: list[torch.Tensor]) -> to
                 s = v
             states[index] = (u, v)
     return s / len(inputs)
-
-
-def loccon(x: torch.Tensor, weight: torch.Tensor, spec) -> torch.Tensor:
-    """Locally connected 2d as an explicit loop over the output positions."""
-    (kh, kw), (sh, sw) = spec.kernel, spec.stride
-    _, out_h, out_w = spec.out_shape
-    positions = []
-    for i in range(out_h):
-        for j in range(out_w):
-            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(len(x), -1)
-            positions.append(patch @ weight[i * out_w + j].T)
-    return torch.stack(positions, dim=2).reshape(len(x), *spec.out_shape)
 
 
 def build(layers, encoding="constant", timesteps=8, std=0.6, neuron=None, seed=0):
