@@ -3,6 +3,10 @@
 Each batch file is a pickled dict with b'data', a (N, 3072) uint8 array laid out
 channel-major (1024 red, 1024 green, 1024 blue values, each row by row), and the
 labels (b'labels' for CIFAR-10, b'fine_labels' for CIFAR-100).
+
+The batches are read by ``SafeUnpickler``, which builds only what a batch holds (dicts,
+lists, strings, numbers and numpy arrays) and refuses any other global a pickle names:
+a crafted batch cannot run code.
 """
 
 from __future__ import annotations
@@ -76,6 +80,21 @@ def load_cifar(fmt: CifarFormat, folder: Path, download: bool) -> RawArrays:
                      np.concatenate([x for x, _ in test]), np.concatenate([y for _, y in test]))
 
 
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only numpy's array and dtype reconstruction (and the
+    bytes encoding that protocol-2 pickles written by Python 3 use)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        return super().find_class(module, name)
+
+
 def _read_batch(fmt: CifarFormat, path: Path) -> tuple[np.ndarray, np.ndarray]:
     def corrupt(detail: str) -> NeuropropError:
         return NeuropropError(f"{fmt.name}: {path} is not a CIFAR python batch ({detail}); "
@@ -84,7 +103,9 @@ def _read_batch(fmt: CifarFormat, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+            batch = SafeUnpickler(handle, encoding="bytes").load()
+    except pickle.UnpicklingError as error:
+        raise corrupt(f"cannot unpickle: {error}") from None
     except Exception as error:  # unpickling garbage can raise almost any exception type
         raise corrupt(f"cannot unpickle: {type(error).__name__}") from None
     if not isinstance(batch, dict):

@@ -1,9 +1,12 @@
 """``neuroprop run --target lava``: score an export on Lava's simulator against its references.
 
-Three models see the same samples: the float PyTorch network the export came from,
-neuroprop's numpy integer model of Loihi's fixed-point arithmetic (the emulator),
-and Lava's Loihi simulator. Lava must match the emulator bit for bit; the float
-model tells what quantisation cost. Results go to ``lava_summary.json``.
+Three models see the same samples: the export's own float weights (the float network it
+was quantised from, evaluated by ``hardware.emulator.forward_float``), neuroprop's numpy
+integer model of Loihi's fixed-point arithmetic (the emulator), and Lava's Loihi
+simulator. Lava must match the emulator bit for bit; the float model tells what
+quantisation cost. Only the export is read (its dataset is named in its metadata): the
+run it came from may have trained on since, and no checkpoint is loaded. Results go to
+``lava_summary.json``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hardware.emulator import forward_fixed, forward_float
 from hardware.format import load_export
@@ -19,46 +21,32 @@ from hardware.graph import HardwareNetwork
 from neuroprop.deploy.lava_env import run_in_lava_env
 from neuroprop.errors import NeuropropError
 from neuroprop.training.checkpoint import write_json
-from neuroprop.training.trainer import Experiment, load_trained
 
 FLOAT_TOLERANCE = 1e-5
 
 
-def _source_experiment(net: HardwareNetwork, data_dir: str | Path | None) -> Experiment | None:
-    """The trained run the export came from (None if it is no longer there)."""
-    source = Path(net.metadata.get("source_run", ""))
-    return load_trained(source, data_dir=data_dir) if (source / "best.pt").is_file() else None
-
-
-def _float_q(net: HardwareNetwork, exp: Experiment | None,
-             x_int: np.ndarray) -> tuple[np.ndarray, str]:
-    """Q-values of the float PyTorch model the export came from (or, without its run,
-    of the float weights stored in the export, which equal it to 1e-5)."""
-    if exp is not None:
-        with torch.no_grad():
-            x = torch.from_numpy(x_int.astype(np.float32)) * exp.dataset.scale
-            return exp.network(x).double().numpy(), "pytorch"
-    return forward_float(net, x_int * net.input_scale), "export float weights"
-
-
-def _samples(net: HardwareNetwork, exp: Experiment | None, split: str, limit: int | None,
+def _samples(net: HardwareNetwork, split: str, limit: int | None,
              data_dir: str | Path | None) -> tuple[np.ndarray, np.ndarray]:
     from neuroprop.data import load_dataset
 
     if limit is not None and limit <= 0:
         raise NeuropropError(f"--limit {limit}: expected a positive number of samples")
-    if exp is not None:
-        dataset = exp.dataset
-    else:
-        meta = net.metadata.get("dataset")
-        if not isinstance(meta, dict) or "name" not in meta:
-            raise NeuropropError("export has no dataset in its metadata; re-export it with "
-                                 "'neuroprop export --target lava RUN_DIR'")
+    meta = net.metadata.get("dataset")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise NeuropropError("export has no dataset in its metadata; re-export it with "
+                             "'neuroprop export --target lava RUN_DIR'")
+    try:
         dataset = load_dataset(meta["name"], data_dir=data_dir,
                                val_fraction=meta["val_fraction"], seed=meta["seed"],
                                limit=meta.get("limit"))
+    except (KeyError, TypeError):
+        raise NeuropropError("export metadata names its dataset without its split settings; "
+                             "re-export it with 'neuroprop export --target lava RUN_DIR'"
+                             ) from None
     part = getattr(dataset, split)
     count = len(part) if limit is None else min(limit, len(part))
+    if count == 0:
+        raise NeuropropError(f"the {split} split is empty; choose another --split")
     return part.x[:count].numpy(), part.y[:count].numpy()
 
 
@@ -68,8 +56,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     """Run ``export_dir`` on Lava, compare with the emulator and the float model, and
     write ``lava_summary.json`` into the export folder."""
     net = load_export(export_dir)
-    exp = _source_experiment(net, data_dir)
-    x_int, labels = _samples(net, exp, split, limit, data_dir)
+    x_int, labels = _samples(net, split, limit, data_dir)
     lava = run_in_lava_env(export_dir, x_int, use_float=use_float, dense_model=dense_model,
                            per_sample=per_sample)
     if use_float:
@@ -79,7 +66,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     else:
         emulated = forward_fixed(net, x_int)
         matches = (lava.q == emulated).all(axis=1)
-    q_float, float_source = _float_q(net, exp, x_int)
+    q_float = forward_float(net, x_int * net.input_scale)
     lava_actions = lava.q.argmax(axis=1)
     summary = {
         "split": split,
@@ -90,7 +77,6 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
         "accuracy": float((lava_actions == labels).mean()),
         "emulator_accuracy": float((emulated.argmax(axis=1) == labels).mean()),
         "float_accuracy": float((q_float.argmax(axis=1) == labels).mean()),
-        "float_source": float_source,
         "agreement_with_emulator": float(matches.mean()),
         "argmax_agreement_with_float": float((lava_actions == q_float.argmax(axis=1)).mean()),
         "samples_per_second": lava.timing["samples_per_second"],
@@ -101,7 +87,7 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
     emulator_name = "numpy float model" if use_float else "integer model"
     summary["table"] = "\n".join([
         f"{summary['samples']} {split} samples of {net.metadata['dataset']['name']}:",
-        f"  {'float (PyTorch)':<24}{summary['float_accuracy']:.4f}",
+        f"  {'float (export weights)':<24}{summary['float_accuracy']:.4f}",
         f"  {emulator_name:<24}{summary['emulator_accuracy']:.4f}",
         f"  {'Lava ' + summary['mode']:<24}{summary['accuracy']:.4f}",
         f"  Lava == {emulator_name} on {100 * summary['agreement_with_emulator']:.2f} % of "

@@ -1,4 +1,11 @@
-"""Atomic checkpoint files: a crash mid-write never leaves a half-written checkpoint."""
+"""Checkpoint files: atomic to write, safe to read.
+
+A crash mid-write never leaves a half-written checkpoint (temp file, fsync, rename). A
+checkpoint is read with ``torch.load(weights_only=True)``: tensors, numbers, strings and
+containers only, so a crafted file cannot run code. numpy arrays, which checkpoints of
+older versions hold (the numpy RNG state), are allowed too: numpy's array reconstruction
+builds arrays and calls nothing else.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from neuroprop.errors import NeuropropError
+
+_MULTIARRAY = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+SAFE_NUMPY = (np.ndarray, np.dtype, np.dtype("uint32").__class__, _MULTIARRAY._reconstruct)
+"""What an older checkpoint's numpy RNG state needs beyond weights_only's defaults."""
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
@@ -46,7 +58,8 @@ def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise NeuropropError(f"{path}: no checkpoint here; train first with 'neuroprop train'")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(list(SAFE_NUMPY)):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
         raise NeuropropError(
             f"{path}: corrupt checkpoint ({type(err).__name__}); restore it or train again"

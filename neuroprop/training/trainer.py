@@ -162,14 +162,19 @@ def _weights_finite(network: Network) -> bool:
 
 
 def _rng_state(generator: torch.Generator) -> dict:
+    """Every RNG's state as tensors, numbers and tuples (loadable with weights_only)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
     return {"torch": torch.get_rng_state(), "data": generator.get_state(),
-            "numpy": np.random.get_state(), "python": random.getstate()}
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss,
+                      gauss),
+            "python": random.getstate()}
 
 
 def _set_rng_state(state: dict, generator: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["data"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
     random.setstate(state["python"])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import pickle
 import sys
 import urllib.error
 from pathlib import Path
@@ -151,6 +153,24 @@ def test_corrupt_cifar_batch_is_named(tmp_path: Path, content: bytes) -> None:
     (batches / "data_batch_3").write_bytes(content)
     message = error_of("cifar10", tmp_path, download=False)
     assert str(batches / "data_batch_3") in message and "not a CIFAR python batch" in message
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_cifar_batch_is_refused_without_running_its_payload(tmp_path: Path) -> None:
+    batches = _write_cifar10(tmp_path)
+    marker = tmp_path / "payload-ran"
+    with open(batches / "data_batch_2", "wb") as handle:
+        pickle.dump({b"data": _Payload(marker), b"labels": [0]}, handle, protocol=2)
+    message = error_of("cifar10", tmp_path, download=False)
+    assert "data_batch_2" in message and "posix.system is not allowed" in message
+    assert not marker.exists()
 
 
 def test_incomplete_cifar_folder_is_named(tmp_path: Path) -> None:

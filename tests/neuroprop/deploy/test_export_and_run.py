@@ -65,9 +65,8 @@ def test_run_on_lava_fixed_point_matches_the_integer_model(exported, capsys):
     assert summary["accuracy"] == summary["emulator_accuracy"]
     assert abs(summary["accuracy"] - summary["float_accuracy"]) <= 0.02
     assert summary["argmax_agreement_with_float"] >= 0.97
-    assert summary["float_source"] == "pytorch"
     assert summary["samples_per_second"] > 0
-    for name in ("float (PyTorch)", "integer model", "Lava fixed_pt"):
+    for name in ("float (export weights)", "integer model", "Lava fixed_pt"):
         assert name in table
 
 
@@ -104,3 +103,24 @@ def test_per_sample_and_blas_runs_give_the_same_q_values(exported):
         results[" ".join(flags)] = (summary["method"], summary["dense_model"])
     assert results == {"": ("streaming", "lava"), "--dense-model blas": ("streaming", "blas"),
                        "--per-sample": ("per_sample", "lava")}
+
+
+@needs_lava
+def test_run_reads_only_the_export_not_the_source_run(exported, tmp_path):
+    """A later (or crafted) best.pt in the source run changes nothing: the float reference
+    is the export's own float weights."""
+    export_dir, _ = exported
+    source = load_export(export_dir).metadata["source_run"]
+    best = f"{source}/best.pt"
+    original = open(best, "rb").read()
+    try:
+        with open(best, "wb") as handle:
+            handle.write(b"not a checkpoint any more")
+        assert main(["run", "--target", "lava", str(export_dir), "--limit", "30"]) == 0
+    finally:
+        with open(best, "wb") as handle:
+            handle.write(original)
+    summary = json.loads((export_dir / "lava_summary.json").read_text())
+    net = load_export(export_dir)
+    assert summary["agreement_with_emulator"] == 1.0 and summary["samples"] == 30
+    assert 0 < summary["float_accuracy"] <= 1 and net.layers[-1].weight is not None
