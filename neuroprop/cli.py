@@ -17,7 +17,18 @@ from neuroprop.errors import NeuropropError
 
 
 def _default_run_dir(config_name: str, rule: str) -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config_name}-{rule}"
+    """A new folder runs/<time>-<config>-<rule>, with -2, -3, ... when that name is taken
+    (created here, so that two runs started in the same second never share one)."""
+    stem = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config_name}-{rule}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise NeuropropError(f"{stem}: 999 runs of that name already; pass --run-dir")
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -45,6 +45,7 @@ from neuroprop.training.checkpoint import (
     save_checkpoint,
     write_json,
 )
+from neuroprop.training.lock import run_lock
 from neuroprop.training.metrics import write_history
 from neuroprop.training.plot import plot_learning_curves
 
@@ -216,6 +217,11 @@ class Trainer:
         self.progress = progress
 
     def run(self, resume: bool = False) -> dict:
+        """Train (or, with ``resume``, continue) the run, holding the run directory's lock."""
+        with run_lock(self.run_dir):
+            return self._run(resume)
+
+    def _run(self, resume: bool) -> dict:
         checkpoint_path = self.run_dir / CHECKPOINT
         if checkpoint_path.exists() and not resume:
             raise NeuropropError(

@@ -1,0 +1,45 @@
+"""One process per run directory: an exclusive advisory lock on ``RUN_DIR/.lock``.
+
+``flock`` is released by the kernel when the holder exits, killed or not, so a stale lock
+never blocks a later ``--resume``. A second ``neuroprop train`` on the same directory stops
+with one line instead of mixing its epochs into the first one's files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from neuroprop.errors import NeuropropError
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the lock of ``run_dir`` (created if needed) for the ``with`` block."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / LOCK, "a+")  # held, and closed, by the with block below
+    except OSError as error:
+        raise NeuropropError(f"{run_dir}: cannot use it as a run directory "
+                             f"({error.strerror}); choose another --run-dir") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise NeuropropError(f"{run_dir} is in use by {holder}; wait for it to finish or "
+                                 "choose another --run-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"neuroprop process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
