@@ -86,6 +86,13 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
         seed=config.training.seed,
         limit=config.dataset.limit,
     )
+    for split, fix in (("train", "check the dataset files"),
+                       ("val", "set dataset.val_fraction above 0 (model selection needs a "
+                               "validation split)"),
+                       ("test", "check the dataset's test files")):
+        if len(getattr(dataset, split)) == 0:
+            raise NeuropropError(f"dataset {dataset.name}: the {split} split has no samples; "
+                                 f"{fix}")
     spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
     options = rule_options_from_config(config.rule)
     check_substrate(options, spec.substrate)

@@ -51,3 +51,13 @@ def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"neuroprop: error: {target}: cannot use it as a run directory")
     assert target.read_text() == "mine"
+
+
+def test_an_empty_validation_split_is_refused_before_training(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress",
+                 "dataset.val_fraction=0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "neuroprop: error: dataset digits: the val split has no samples; set "
+        "dataset.val_fraction above 0 (model selection needs a validation split)")
+    assert not (run / "checkpoint.pt").exists()
