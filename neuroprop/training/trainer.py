@@ -186,17 +186,45 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
     random.setstate(state["python"])
 
 
+FIXED_ON_RESUME = ("dataset.name", "dataset.val_fraction", "dataset.limit", "rule",
+                   "optimizer.name", "training.seed", "training.batch_size")
+"""Settings a resumed run must keep: they define the data split, the rule, the optimizer's
+state or the order of the batches."""
+
+
+def check_resumable(stored: dict | None, config: ExperimentConfig, source: Path) -> None:
+    """Refuse a resume that changes a setting of FIXED_ON_RESUME (before anything is
+    written), naming the key and both values."""
+    if not isinstance(stored, dict):
+        return
+    new = config.to_dict()
+    for key in FIXED_ON_RESUME:
+        old_value, new_value = stored, new
+        for part in key.split("."):
+            old_value = old_value.get(part) if isinstance(old_value, dict) else None
+            new_value = new_value.get(part)
+        if old_value != new_value:
+            raise NeuropropError(
+                f"{key}: {source} was trained with {old_value!r}, the config says "
+                f"{new_value!r}; a resumed run keeps it (start a new --run-dir to change it)"
+            )
+
+
 def _restart_schedule(exp: Experiment, epochs_done: int) -> None:
-    """After a resume, take the learning rate from the config (it may have been lowered,
-    e.g. after a divergence), with the schedule's halvings for the epochs already done."""
-    lr = exp.config.optimizer.lr
+    """After a resume, take the learning rate, momentum and weight decay from the config
+    (they may have changed, e.g. a lower rate after a divergence), with the schedule's
+    halvings for the epochs already done."""
+    cfg = exp.config.optimizer
     halve_every = exp.config.schedule.halve_every
     factor = 0.5 ** (epochs_done // halve_every) if halve_every else 1.0
     for group in exp.optimizer.param_groups:
-        group["initial_lr"] = lr
-        group["lr"] = lr * factor
+        group["initial_lr"] = cfg.lr
+        group["lr"] = cfg.lr * factor
+        group["weight_decay"] = cfg.weight_decay
+        if "momentum" in group:
+            group["momentum"] = cfg.momentum
     if exp.scheduler is not None:
-        exp.scheduler.base_lrs = [lr for _ in exp.optimizer.param_groups]
+        exp.scheduler.base_lrs = [cfg.lr for _ in exp.optimizer.param_groups]
 
 
 def check_architecture(stored: dict, spec: NetworkSpec, source: Path) -> None:
@@ -242,6 +270,7 @@ class Trainer:
         if resume and checkpoint_path.exists():
             saved = load_checkpoint(checkpoint_path)
             check_architecture(saved["network"], exp.spec, checkpoint_path)
+            check_resumable(saved.get("config"), self.config, checkpoint_path)
             exp.network.load_state_dict(saved["model"])
             exp.optimizer.load_state_dict(saved["optimizer"])
             if exp.scheduler is not None and saved.get("scheduler") is not None:

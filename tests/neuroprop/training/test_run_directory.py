@@ -61,3 +61,29 @@ def test_an_empty_validation_split_is_refused_before_training(tmp_path, capsys):
         "neuroprop: error: dataset digits: the val split has no samples; set "
         "dataset.val_fraction above 0 (model selection needs a validation split)")
     assert not (run / "checkpoint.pt").exists()
+
+
+def test_resume_refuses_what_cannot_change_and_takes_what_can(tmp_path, capsys):
+    import torch
+    import yaml
+
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=1"]) == 0
+    config_before = (run / "config.yaml").read_text()
+    cases = [("training.seed=3", "training.seed: "), ("training.batch_size=7",
+                                                       "training.batch_size: "),
+             ("dataset.limit=100", "dataset.limit: "), ("rule=ebp", "rule: "),
+             ("optimizer.name=adam", "optimizer.name: ")]
+    capsys.readouterr()
+    for override, key in cases:
+        assert main(["train", "--run-dir", str(run), "--resume", "--no-progress",
+                     "training.max_epochs=2", override]) == 2, override
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith(f"neuroprop: error: {key}") and "a resumed run keeps it" in last
+        assert (run / "config.yaml").read_text() == config_before  # nothing rewritten
+    assert main(["train", "--run-dir", str(run), "--resume", "--no-progress",
+                 "training.max_epochs=2", "optimizer.momentum=0.5",
+                 "optimizer.weight_decay=0.001"]) == 0
+    group = torch.load(run / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    assert group["momentum"] == 0.5 and group["weight_decay"] == 0.001
+    assert yaml.safe_load((run / "config.yaml").read_text())["optimizer"]["momentum"] == 0.5
