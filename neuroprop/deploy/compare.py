@@ -7,8 +7,9 @@ The stages, in the order a network goes to hardware:
                           threshold balancing (``neuroprop.deploy.convert``), or a spiking
                           run with its weights at another trial length
     integer model         neuroprop's numpy model of Loihi's fixed-point arithmetic
-                          (``hardware.emulator.forward_fixed``) of the quantised export
-    Lava fixed point      the same export on Lava's Loihi simulator (``fixed_pt``)
+                          (``hardware.emulator.forward_fixed``) of the quantised export: of
+                          the rate net (no T), and of the spiking net at each T
+    Lava fixed point      the same exports on Lava's Loihi simulator (``fixed_pt``)
 
 Each stage's drop is its accuracy minus the previous stage's (at the same T for spiking
 stages). Writes ``compare.json`` and ``compare.png`` (accuracy against T, one line per
@@ -34,6 +35,7 @@ import yaml  # noqa: E402
 
 from hardware.emulator import forward_fixed  # noqa: E402
 from hardware.format import save_export  # noqa: E402
+from hardware.graph import HardwareNetwork  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 from neuroprop.deploy.convert import spiking_layers, threshold_scales  # noqa: E402
 from neuroprop.deploy.export import calibration_inputs, hardware_network  # noqa: E402
@@ -105,19 +107,23 @@ def compare_run(run_dir: Path, timesteps: list[int], split: str = "test",
     x_int, labels = part.x[:count].numpy(), part.y[:count].numpy()
     batch = exp.config.training.eval_batch_size
     scale = exp.dataset.scale
+    calibration_x = calibration_inputs(exp, calibration)
     stages: list[Stage] = []
+    agreement: dict[str, float] = {}
     scales = None
     if not exp.spec.spiking:
         stages.append(Stage("float rate", None, _accuracy(_q(exp.network, x_int, scale, batch),
                                                           labels)))
         scales = threshold_scales(exp, calibration, 100.0)
+        _hardware_stages(hardware_network(exp, Path(run_dir)), calibration_x, x_int, labels,
+                         stages, agreement)
     for steps in sorted(set(timesteps)):
         network = _spiking_network(exp, steps, scales)
         stages.append(Stage("spiking float", steps,
                             _accuracy(_q(network, x_int, scale, batch), labels)))
-    agreement = None
-    if not exp.spec.spiking:
-        agreement = _rate_hardware_stages(exp, run_dir, x_int, labels, calibration, stages)
+        _hardware_stages(hardware_network(exp, Path(run_dir), network), calibration_x, x_int,
+                         labels, stages, agreement)
+    stages.sort(key=lambda stage: (stage.timesteps or 0, STAGES.index(stage.stage)))
     _set_drops(stages)
     out = Path(out) if out is not None else Path(run_dir) / "compare"
     result = {"run_dir": str(run_dir), "split": split, "samples": count,
@@ -131,18 +137,22 @@ def compare_run(run_dir: Path, timesteps: list[int], split: str = "test",
     return result
 
 
-def _rate_hardware_stages(exp: Experiment, run_dir: Path, x_int: np.ndarray,
-                          labels: np.ndarray, calibration: int, stages: list[Stage]) -> float:
-    """The integer-model and Lava stages of a rate net's export; Lava == integer model
-    agreement (fraction of samples with every Q-value equal)."""
-    net = quantise(hardware_network(exp, Path(run_dir)), calibration_inputs(exp, calibration))
+def _hardware_stages(float_net: HardwareNetwork, calibration_x: np.ndarray, x_int: np.ndarray,
+                     labels: np.ndarray, stages: list[Stage],
+                     agreement: dict[str, float]) -> None:
+    """The integer-model and Lava stages of one export (a rate net: no T; a spiking net: its
+    T), and Lava == integer model agreement (the fraction of samples whose every Q-value
+    is equal) under the key "rate" or "T=<T>"."""
+    net = quantise(float_net, calibration_x)
+    timesteps = net.timesteps if net.substrate == "spiking" else None
     q_int = forward_fixed(net, x_int)
-    stages.append(Stage("integer model", None, _accuracy(q_int, labels)))
+    stages.append(Stage("integer model", timesteps, _accuracy(q_int, labels)))
     with tempfile.TemporaryDirectory(prefix="neuroprop-compare-") as folder:
         export_dir = save_export(net, Path(folder) / "export")
         q_lava = run_in_lava_env(export_dir, x_int).q
-    stages.append(Stage("Lava fixed point", None, _accuracy(q_lava, labels)))
-    return float((q_lava == q_int).all(axis=1).mean())
+    stages.append(Stage("Lava fixed point", timesteps, _accuracy(q_lava, labels)))
+    key = "rate" if timesteps is None else f"T={timesteps}"
+    agreement[key] = float((q_lava == q_int).all(axis=1).mean())
 
 
 def _set_drops(stages: list[Stage]) -> None:
@@ -195,26 +205,25 @@ def render(result: dict[str, Any]) -> str:
         t = "" if stage["timesteps"] is None else str(stage["timesteps"])
         drop = "" if stage["drop"] is None else f"{stage['drop']:+.2f}"
         lines.append(f"  {stage['stage']:<20}{t:>4}  {stage['accuracy']:>8.4f}  {drop:>13}")
-    if result["lava_agreement_with_integer_model"] is not None:
-        lines.append(f"  Lava == integer model on "
-                     f"{100 * result['lava_agreement_with_integer_model']:.2f} % of samples")
+    for key, value in result["lava_agreement_with_integer_model"].items():
+        lines.append(f"  Lava == integer model on {100 * value:.2f} % of samples ({key})")
     return "\n".join(lines)
 
 
 def _plot(stages: list[Stage], out: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     timed = sorted({s.timesteps for s in stages if s.timesteps is not None})
-    for name in STAGES:
-        rows = [s for s in stages if s.stage == name]
-        if not rows:
-            continue
-        if rows[0].timesteps is None:  # dashes of growing length keep equal lines visible
-            ax.axhline(100 * rows[0].accuracy, linestyle=(0, (1 + 3 * STAGES.index(name), 3)),
-                       label=f"{name} (rate export)" if name != "float rate" else name,
-                       color=f"C{STAGES.index(name)}")
-        else:
-            ax.plot([s.timesteps for s in rows], [100 * s.accuracy for s in rows], "o-",
-                    label=name, color=f"C{STAGES.index(name)}")
+    for index, name in enumerate(STAGES):
+        color = f"C{index}"
+        for stage in (s for s in stages if s.stage == name and s.timesteps is None):
+            # dashes of growing length keep equal horizontal lines visible
+            ax.axhline(100 * stage.accuracy, linestyle=(0, (1 + 3 * index, 3)), color=color,
+                       label=name if name == "float rate" else f"{name} (rate export)")
+        timed_rows = [s for s in stages if s.stage == name and s.timesteps is not None]
+        if timed_rows:  # markers of shrinking size keep equal points visible
+            ax.plot([s.timesteps for s in timed_rows], [100 * s.accuracy for s in timed_rows],
+                    marker="o", markersize=9 - 2 * index, color=color,
+                    label=name if name == "spiking float" else f"{name} (spiking)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(timed, [str(t) for t in timed])
     ax.set_xlabel("time steps per trial T")

@@ -17,22 +17,37 @@ from hardware.graph import HardwareNetwork, Layer
 from hardware.quantize import quantise
 from hardware.resources import check_fits, resource_report
 from neuroprop.errors import NeuropropError
+from neuroprop.network import Network
 from neuroprop.training.trainer import Experiment, load_trained
 
 LAYER_FIELDS = ("type", "in_shape", "out_shape", "neuron", "weight", "kernel", "stride",
                 "padding")
 
 
-def hardware_network(exp: Experiment, run_dir: Path) -> HardwareNetwork:
-    """The float HardwareNetwork of a trained experiment, with its provenance."""
-    layers = [Layer(**{key: spec[key] for key in LAYER_FIELDS if key in spec})
-              for spec in exp.network.export_layers()]
+def hardware_network(exp: Experiment, run_dir: Path,
+                     network: Network | None = None) -> HardwareNetwork:
+    """The float HardwareNetwork of a trained experiment (or of ``network``, another net
+    on the same data: a converted one, or the run's net at another T), with its provenance.
+
+    Spiking nets go with their trial length T; their input must be a constant current
+    (the graded pixels at every step), as Loihi receives it here.
+    """
+    network = exp.network if network is None else network
+    spec = network.spec
+    if spec.spiking and spec.encoding != "constant":
+        raise NeuropropError(
+            f"{run_dir}: {spec.encoding} input encoding cannot be exported yet; train with "
+            "network.encoding: constant"
+        )
+    layers = [Layer(**{key: entry[key] for key in LAYER_FIELDS if key in entry})
+              for entry in network.export_layers()]
     config = exp.config
     return HardwareNetwork(
         input_shape=tuple(exp.dataset.input_shape),
         input_scale=float(exp.dataset.scale),
         layers=layers,
-        substrate=exp.spec.substrate,
+        substrate=spec.substrate,
+        timesteps=spec.timesteps,
         metadata={
             "source_run": str(Path(run_dir).resolve()),
             "name": config.name,
@@ -57,11 +72,6 @@ def export_run(run_dir: Path, out: Path | None = None, data_dir: str | Path | No
                calibration_samples: int = 1000) -> tuple[Path, str]:
     """Export the best weights of ``run_dir``; return the export folder and resource report."""
     exp = load_trained(run_dir, data_dir=data_dir)
-    if exp.spec.spiking:
-        raise NeuropropError(
-            f"{run_dir}: exporting spiking nets to Lava is not supported yet; export a rate "
-            "net (network.substrate: rate)"
-        )
     float_net = hardware_network(exp, run_dir)
     net = quantise(float_net, calibration_inputs(exp, calibration_samples))
     report = resource_report(net)
