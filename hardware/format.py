@@ -138,10 +138,10 @@ def _substrate_problem(layer: Layer, substrate: str, role: str) -> str | None:
             f"a {kind.name} neuron belongs in a {kind.substrate} net, not a {substrate} one "
             f"(export the net with substrate={kind.substrate!r} or {substrate} neurons)"
         )
-    if role not in kind.roles:
+    if role == "hidden" and role not in kind.roles:  # the output: validate_network's check
         allowed = [k.name for k in NEURON_KINDS.values() if k.substrate == substrate]
         allowed = [name for name in allowed if role in NEURON_KINDS[name].roles]
-        return f"a {kind.name} neuron cannot be the {role} layer's (use {' or '.join(allowed)})"
+        return f"a {kind.name} neuron cannot sit in a hidden layer (use {' or '.join(allowed)})"
     if layer.weight_int is not None and not kind.is_quantised(layer.neuron):
         return (
             f"the weights are quantised but the {kind.name} neuron has no integer registers "
