@@ -58,7 +58,8 @@ def test_quantised_registers_and_scale(make_spiking_network, make_inputs):
     net = make_spiking_network("dense", 0, lif={"du": 1.0, "dv": 0.0}, li={"du": 1.0, "dv": 0.0})
     quant = quantise(net, make_inputs(net, 200, seed=1))
     records = quant.metadata["quantisation"]["layers"]
-    for layer, record in zip([lay for lay in quant.layers if lay.has_weights], records):
+    weight_layers = [lay for lay in quant.layers if lay.has_weights]
+    for layer, record in zip(weight_layers, records, strict=True):
         assert layer.neuron["du_int"] == 4095 and layer.neuron["dv_int"] == 0
         if layer.neuron["kind"] == "lif":
             assert 0 < layer.neuron["vth_int"] <= LIF_VTH_MAX
@@ -161,9 +162,7 @@ def test_kinds_out_of_place_are_refused(make_network, make_spiking_network):
         validate_network(pooled)
 
 
-def test_unquantised_spiking_net_is_refused_by_the_integer_model(
-    make_spiking_network, make_inputs
-):
+def test_unquantised_spiking_net_is_refused_by_the_integer_model(make_spiking_network, make_inputs):
     net = make_spiking_network("dense", 0)
     for layer in net.layers:
         if layer.has_weights:
