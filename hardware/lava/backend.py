@@ -77,6 +77,8 @@ def run_on_lava(
     "blas" the bit-identical ``PyDenseModelExactBlas`` (exact float64 matvec, faster).
     ``spike_counts`` (spiking nets): also record each LIF layer's spikes per sample.
     """
+    if spike_counts and net.substrate != "spiking":
+        raise HardwareError("spike_counts needs a spiking net; pass spike_counts=False")
     rows = _prepared_inputs(net, x_int, mode)
     config = run_config(mode, dense_model)
     out_dtype = np.int32 if mode == "fixed" else np.float64
@@ -85,8 +87,6 @@ def run_on_lava(
         for index, layer in enumerate(net.layers)
         if spike_counts and layer.has_weights and layer is not net.layers[-1]
     ]
-    if spike_counts and net.substrate != "spiking":
-        raise HardwareError("spike_counts needs a spiking net; pass spike_counts=False")
     with tempfile.TemporaryDirectory(prefix="neuroprop-lava-") as folder:
         input_path, output_path = Path(folder) / "inputs.npy", Path(folder) / "q.npy"
         np.save(input_path, rows)
