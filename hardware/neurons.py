@@ -255,12 +255,39 @@ class SpikingNeuron(NeuronKind):
         return State(np.zeros(shape, dtype), np.zeros(shape, dtype))
 
     def step_float(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        """One float64 step for inputs ``a``."""
-        raise NotImplementedError
+        """One float64 step for inputs ``a`` (``loihi.lif_step_float``)."""
+        u, v, fired = loihi.lif_step_float(
+            state.u, state.v, a, float(neuron["du"]), float(neuron["dv"]), self.threshold(neuron)
+        )
+        state = State(u, v)
+        return Step(self.output(state, fired), state, fired)
 
     def step_fixed(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        """One step of Lava's fixed-point LIF for int32 inputs ``a`` (int64 output and
-        state holding Lava's int32 values)."""
+        """One step of Lava's fixed-point LIF for int32 inputs ``a`` (``loihi.lif_step_fixed``
+        with the registers; int64 output and state holding Lava's int32 values)."""
+        u, v, fired = loihi.lif_step_fixed(
+            state.u,
+            state.v,
+            a,
+            int(neuron["du_int"]),
+            int(neuron["dv_int"]),
+            self.threshold_fixed(neuron),
+        )
+        state = State(u.astype(np.int64), v.astype(np.int64))
+        return Step(self.output(state, fired), state, fired)
+
+    def output(self, state: State, fired: np.ndarray) -> np.ndarray:
+        """What the population sends on after a step, in the state's dtype."""
+        raise NotImplementedError
+
+    def quantised(self, neuron: dict, step: float) -> dict:
+        """``neuron`` with its registers for an input unit worth ``step`` (float value of
+        one a_int): du_int = round(du 4096) - 1, dv_int = round(dv 4096)."""
+        du_int, dv_int = decay_registers(float(neuron["du"]), float(neuron["dv"]))
+        return {**neuron, "du_int": du_int, "dv_int": dv_int}
+
+    def threshold(self, neuron: dict) -> float:
+        """The float threshold."""
         raise NotImplementedError
 
     def threshold_fixed(self, neuron: dict) -> int:
@@ -274,7 +301,7 @@ class SpikingNeuron(NeuronKind):
             vth: float = self.threshold_fixed(neuron)
         else:
             decays = {"du": float(neuron["du"]), "dv": float(neuron["dv"])}
-            vth = float(neuron.get("vth", math.inf))
+            vth = self.threshold(neuron)
         return {
             **decays,
             "vth": vth,
@@ -292,22 +319,17 @@ class Lif(SpikingNeuron):
     integers = ("du_int", "dv_int", "vth_int")
     parameters = (*floats, *integers)
 
-    def step_float(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        u, v, s = loihi.lif_step_float(
-            state.u, state.v, a, float(neuron["du"]), float(neuron["dv"]), float(neuron["vth"])
-        )
-        return Step(s.astype(np.float64), State(u, v), s)
+    def output(self, state: State, fired: np.ndarray) -> np.ndarray:
+        """The spikes, 0 or 1."""
+        return fired.astype(state.v.dtype)
 
-    def step_fixed(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        u, v, s = loihi.lif_step_fixed(
-            state.u,
-            state.v,
-            a,
-            int(neuron["du_int"]),
-            int(neuron["dv_int"]),
-            self.threshold_fixed(neuron),
-        )
-        return Step(s.astype(np.int64), State(u.astype(np.int64), v.astype(np.int64)), s)
+    def threshold(self, neuron: dict) -> float:
+        return float(neuron["vth"])
+
+    def quantised(self, neuron: dict, step: float) -> dict:
+        """Also vth_int = round(vth / step), at most 131071."""
+        vth_int = min(loihi.LIF_VTH_MAX, int(round(self.threshold(neuron) / step)))
+        return {**super().quantised(neuron, step), "vth_int": vth_int}
 
     def threshold_fixed(self, neuron: dict) -> int:
         return int(neuron["vth_int"])
@@ -327,23 +349,12 @@ class Li(SpikingNeuron):
     name = "li"
     roles = ("output",)
 
-    def step_float(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        u, v, s = loihi.lif_step_float(
-            state.u, state.v, a, float(neuron["du"]), float(neuron["dv"]), math.inf
-        )
-        return Step(v, State(u, v), s)
+    def output(self, state: State, fired: np.ndarray) -> np.ndarray:
+        """The voltage v."""
+        return state.v
 
-    def step_fixed(self, a: np.ndarray, state: State, neuron: dict) -> Step:
-        u, v, s = loihi.lif_step_fixed(
-            state.u,
-            state.v,
-            a,
-            int(neuron["du_int"]),
-            int(neuron["dv_int"]),
-            self.threshold_fixed(neuron),
-        )
-        v = v.astype(np.int64)
-        return Step(v, State(u.astype(np.int64), v), s)
+    def threshold(self, neuron: dict) -> float:
+        return math.inf
 
     def threshold_fixed(self, neuron: dict) -> int:
         return loihi.LIF_VTH_MAX

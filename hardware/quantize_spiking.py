@@ -51,7 +51,7 @@ from hardware.loihi import (
     LIF_VOLTAGE_MAX,
     LIF_VTH_MAX,
 )
-from hardware.neurons import decay_registers, neuron_kind
+from hardware.neurons import SpikingNeuron, neuron_kind
 from hardware.quantize import shifted_bound, weight_mantissas, weight_scale
 
 Q_CONVENTION = "q = v_int[T] * q_scale / (64 T)"
@@ -79,12 +79,13 @@ def quantise_spiking(
         w_scale = weight_scale(layer)
         c_in = float(quant.input_scale) if position == 0 else 1.0
         neuron = layer.neuron
-        du_int, dv_int = decay_registers(float(neuron["du"]), float(neuron["dv"]))
-        spikes = "vth" in neuron
+        kind = neuron_kind(neuron)
+        assert isinstance(kind, SpikingNeuron)
+        vth = kind.threshold(neuron)
+        spikes = math.isfinite(vth)
         exponent = exp_max
-        if spikes:
-            fits = math.floor(math.log2(LIF_VTH_MAX * c_in * w_scale / float(neuron["vth"])))
-            exponent = min(exponent, fits)
+        if spikes:  # vth / step <= LIF_VTH_MAX
+            exponent = min(exponent, math.floor(math.log2(LIF_VTH_MAX * c_in * w_scale / vth)))
         while True:
             if exponent < exp_min:
                 raise HardwareError(
@@ -94,10 +95,7 @@ def quantise_spiking(
                 )
             layer.weight_exp = exponent
             step = c_in * w_scale * 2.0 ** (-exponent)
-            layer.neuron = {**neuron, "du_int": du_int, "dv_int": dv_int}
-            if spikes:
-                vth_int = min(LIF_VTH_MAX, int(round(float(neuron["vth"]) / step)))
-                layer.neuron["vth_int"] = vth_int
+            layer.neuron = kind.quantised(neuron, step)
             stats = _layer_stats(quant, x, i)
             if stats.max_abs_sum > limits.sum:
                 raise HardwareError(
