@@ -53,7 +53,7 @@ from hardware.errors import REEXPORT, HardwareError
 from hardware.graph import HardwareNetwork, Layer, layer_name
 from hardware.layers import LAYER_KINDS, WeightKind, layer_kind_problem
 from hardware.loihi import INPUT_BITS, check_weight_exponent, check_weight_mantissas
-from hardware.neurons import NEURON_KINDS, SUBSTRATES, neuron_problem
+from hardware.neurons import NEURON_KINDS, SUBSTRATES, kinds_for, neuron_problem
 
 FORMAT_NAME = "neuroprop-export"
 FORMAT_VERSION = 2
@@ -116,8 +116,7 @@ def validate_network(net: HardwareNetwork, source: str = "network") -> None:
         previous = tuple(layer.out_shape)
     last = net.layers[-1]
     last_neuron = last.neuron.get("kind") if isinstance(last.neuron, dict) else "neuron-less"
-    outputs = [k.name for k in NEURON_KINDS.values() if k.substrate == net.substrate]
-    outputs = [name for name in outputs if "output" in NEURON_KINDS[name].roles]
+    outputs = kinds_for(net.substrate, "output")
     if last.type != "dense" or last_neuron not in outputs:
         raise HardwareError(
             f"{source}: the last layer is a {last_neuron} {last.type}, but the Q-value "
@@ -139,9 +138,8 @@ def _substrate_problem(layer: Layer, substrate: str, role: str) -> str | None:
             f"(export the net with substrate={kind.substrate!r} or {substrate} neurons)"
         )
     if role == "hidden" and role not in kind.roles:  # the output: validate_network's check
-        allowed = [k.name for k in NEURON_KINDS.values() if k.substrate == substrate]
-        allowed = [name for name in allowed if role in NEURON_KINDS[name].roles]
-        return f"a {kind.name} neuron cannot sit in a hidden layer (use {' or '.join(allowed)})"
+        allowed = " or ".join(kinds_for(substrate, role))
+        return f"a {kind.name} neuron cannot sit in a hidden layer (use {allowed})"
     if layer.weight_int is not None and not kind.is_quantised(layer.neuron):
         return (
             f"the weights are quantised but the {kind.name} neuron has no integer registers "

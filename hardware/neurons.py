@@ -372,6 +372,15 @@ NEURON_KINDS: dict[str, NeuronKind] = {kind.name: kind for kind in (Relu(), Line
 """Every neuron kind an export may hold, by its "kind" name."""
 
 
+def kinds_for(substrate: str, role: str) -> list[str]:
+    """Names of the neuron kinds a ``substrate`` net may hold in ``role`` (hidden/output)."""
+    return [
+        name
+        for name, kind in NEURON_KINDS.items()
+        if kind.substrate == substrate and role in kind.roles
+    ]
+
+
 def neuron_problem(neuron: object) -> str | None:
     """What is wrong with a weight layer's neuron dict, or None."""
     if not isinstance(neuron, dict) or not isinstance(neuron.get("kind"), str):

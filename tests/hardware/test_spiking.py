@@ -98,6 +98,11 @@ def test_export_round_trip_keeps_timesteps_and_registers(
     np.testing.assert_array_equal(forward_fixed(loaded, x), forward_fixed(quant, x))
 
 
+def test_rate_manifests_without_timesteps_load_with_one_step(tmp_path, make_network):
+    path = _manifest_edit(tmp_path, make_network("dense", 0), lambda m: m.pop("timesteps"))
+    assert load_export(path).timesteps == 1
+
+
 def _manifest_edit(tmp_path, net, edit) -> str:
     path = save_export(net, tmp_path / "export")
     manifest = json.loads((path / "manifest.json").read_text())
