@@ -82,11 +82,8 @@ def run_on_lava(
     rows = _prepared_inputs(net, x_int, mode)
     config = run_config(mode, dense_model)
     out_dtype = np.int32 if mode == "fixed" else np.float64
-    counted = [
-        index
-        for index, layer in enumerate(net.layers)
-        if spike_counts and layer.has_weights and layer is not net.layers[-1]
-    ]
+    hidden = enumerate(net.layers[:-1])
+    counted = [index for index, layer in hidden if layer.has_weights] if spike_counts else []
     with tempfile.TemporaryDirectory(prefix="neuroprop-lava-") as folder:
         input_path, output_path = Path(folder) / "inputs.npy", Path(folder) / "q.npy"
         np.save(input_path, rows)
