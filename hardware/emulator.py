@@ -15,6 +15,9 @@ models produce (``hardware.loihi`` states the arithmetic)::
     conv2d with e == 0 (Lava's Conv):  a = wrap24(int32(W_int (*) s))
     y = a * (a > 0) (relu) or a (linear), int32
 
+Spiking nets (``substrate="spiking"``) run T steps per sample in ``hardware.spiking``;
+``forward_float`` and ``forward_fixed`` dispatch to it and return the output's v[T].
+
 Integer products are summed as float64 BLAS matrix products whenever every partial
 sum is provably below 2^53 (|W| row sums times max |s|), which makes them exact;
 otherwise they fall back to int64. Samples go through in chunks that bound memory.
@@ -30,6 +33,7 @@ from hardware.errors import HardwareError
 from hardware.graph import HardwareNetwork, Layer, check_samples, layer_name
 from hardware.layers import ShapeKind, layer_kind
 from hardware.neurons import neuron_kind
+from hardware.spiking import run as run_spiking
 
 CHUNK_ELEMENTS = 1 << 23
 """Largest intermediate array (elements) a chunk of samples may need."""
@@ -58,7 +62,9 @@ def forward_float(
     """Float64 forward pass with the float weights: Q-values (N, num_classes).
 
     ``x_float`` is (N, *input_shape). With ``return_activations`` also returns each
-    layer's output, (N, *layer.out_shape), in layer order.
+    layer's output, (N, *layer.out_shape), in layer order. Spiking nets: the output's
+    v[T] (the torch side's q is v[T] / T) and each layer's trial output (spike counts,
+    ``hardware.spiking``).
     """
     x = check_samples(net, x_float).astype(np.float64, copy=False)
     for index, layer in enumerate(net.layers):
@@ -66,6 +72,8 @@ def forward_float(
             raise HardwareError(
                 f"{layer_name(index, layer)} has no float weights; export the float network"
             )
+    if net.substrate == "spiking":
+        return run_spiking(net, x, False, return_activations)
     return _forward(net, x, _Run(fixed=False), return_activations)
 
 
@@ -76,15 +84,25 @@ def forward_fixed(
 
     ``x_int`` holds integer inputs (N, *input_shape) (uint8 pixels). With
     ``return_activations`` also returns each layer's int64 output in layer order.
+    Spiking nets: the output's v_int[T] (Lava's int32 voltage) and each layer's trial
+    output (spike counts, ``hardware.spiking``).
     """
     _check_quantised(net)
     x = check_samples(net, x_int, integers=True).astype(np.int64, copy=False)
+    if net.substrate == "spiking":
+        return run_spiking(net, x, True, return_activations)
     return _forward(net, x, _Run(fixed=True), return_activations)
 
 
 def fixed_point_stats(net: HardwareNetwork, x_int: np.ndarray) -> list[LayerStats]:
-    """Headroom of every weight layer of ``forward_fixed`` over ``x_int`` (see LayerStats)."""
+    """Headroom of every weight layer of ``forward_fixed`` over ``x_int`` (see LayerStats);
+    rate nets only (spiking nets: ``hardware.spiking.SpikingStats`` via ``run``)."""
     _check_quantised(net)
+    if net.substrate != "rate":
+        raise HardwareError(
+            f"fixed_point_stats takes rate nets, not {net.substrate} ones; pass a stats dict "
+            "to hardware.spiking.run"
+        )
     x = check_samples(net, x_int, integers=True).astype(np.int64, copy=False)
     run = _Run(fixed=True, stats={})
     _forward(net, x, run, False)
@@ -94,7 +112,8 @@ def fixed_point_stats(net: HardwareNetwork, x_int: np.ndarray) -> list[LayerStat
 def _check_quantised(net: HardwareNetwork) -> None:
     if not net.is_quantised:
         raise HardwareError(
-            "the network has no integer weights; quantise it (hardware.quantize) first"
+            "the network has no integer weights (or neuron registers); quantise it "
+            "(hardware.quantize) first"
         )
 
 

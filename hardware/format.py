@@ -9,12 +9,12 @@ An export is a directory::
 
     {"format": "neuroprop-export", "version": 2,
      "hardware_version": "0.1.0", "created": "2025-01-01T00:00:00+00:00",
-     "substrate": "rate",
+     "substrate": "rate" | "spiking", "timesteps": 1 | T,
      "input": {"shape": [C, H, W], "bits": 8, "scale": 0.0039},
      "learning": null | {...}, "metadata": {...},
      "layers": [{"name": "layer0_conv2d", "type": "conv2d",
                  "in_shape": [...], "out_shape": [...],
-                 "neuron": {"kind": "relu", ...} | null,
+                 "neuron": {"kind": "relu" | "lif" | ..., ...} | null,
                  "kernel": [kh, kw] | null, "stride": [sh, sw] | null,
                  "padding": [ph, pw] | null, "weight_exp": -7,
                  "arrays": {"weight": "layer0_conv2d.weight" | null,
@@ -24,6 +24,9 @@ An export is a directory::
 Layer types and neuron kinds are those of the registries ``hardware.layers`` and
 ``hardware.neurons``; weight layers carry a neuron dict, the others ``null``.
 (Version 1 had one ``activation`` string per layer and a network-wide ``neuron``.)
+``timesteps`` came later within version 2: a manifest without it is a rate export
+(T = 1); a spiking export must state it. Readers that predate spiking exports refuse
+them by their substrate.
 
 Writing is atomic: everything goes into a temporary directory beside the target,
 which then replaces the old export in two renames, so a failed write leaves an
@@ -50,30 +53,42 @@ from hardware.errors import REEXPORT, HardwareError
 from hardware.graph import HardwareNetwork, Layer, layer_name
 from hardware.layers import LAYER_KINDS, WeightKind, layer_kind_problem
 from hardware.loihi import INPUT_BITS, check_weight_exponent, check_weight_mantissas
-from hardware.neurons import neuron_problem
+from hardware.neurons import NEURON_KINDS, SUBSTRATES, kinds_for, neuron_problem
 
 FORMAT_NAME = "neuroprop-export"
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 ARRAYS_FILE = "arrays.npz"
-SUBSTRATES = ("rate",)
 
 
 def validate_network(net: HardwareNetwork, source: str = "network") -> None:
     """Check that ``net`` is a consistent feed-forward chain that Loihi can hold.
 
-    Checks: layer types and neuron kinds known to their registries (``hardware.layers``,
-    ``hardware.neurons``), a neuron on every weight layer and none on the others,
-    each layer's ``in_shape`` equal to the previous ``out_shape`` (the first to the
-    input shape), the kind's own shape rules (output shapes implied by
-    kernel/stride/padding), weight shapes, a linear dense output layer, and, for a
-    quantised network, the Loihi mantissa and exponent rules of ``hardware.loihi``.
+    Checks: the substrate and its ``timesteps`` (1 for rate nets, >= 1 for spiking
+    ones), layer types and neuron kinds known to their registries (``hardware.layers``,
+    ``hardware.neurons``), a neuron on every weight layer and none on the others, each
+    neuron kind of the net's substrate and in its role (hidden or output), no layer kind
+    the substrate refuses, each layer's ``in_shape`` equal to the previous
+    ``out_shape`` (the first to the input shape), the kind's own shape rules (output
+    shapes implied by kernel/stride/padding), weight shapes, a dense output layer with
+    an output neuron (linear, li), and, for a quantised network, the Loihi mantissa
+    and exponent rules of ``hardware.loihi`` and the neurons' integer registers.
     Raises ``HardwareError`` naming ``source`` and the layer.
     """
     if net.substrate not in SUBSTRATES:
         raise HardwareError(
             f"{source}: unknown substrate {net.substrate!r} (supported: {', '.join(SUBSTRATES)}); "
             f"{REEXPORT}"
+        )
+    steps = net.timesteps
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise HardwareError(
+            f"{source}: timesteps {steps!r} must be an integer >= 1 (steps per sample); {REEXPORT}"
+        )
+    if net.substrate == "rate" and steps != 1:
+        raise HardwareError(
+            f"{source}: a rate net runs 1 step per sample, got timesteps {steps}; export "
+            f"timesteps=1 or substrate='spiking'; {REEXPORT}"
         )
     if not 1 <= int(net.input_bits) <= INPUT_BITS:
         raise HardwareError(
@@ -87,9 +102,12 @@ def validate_network(net: HardwareNetwork, source: str = "network") -> None:
     if not net.layers:
         raise HardwareError(f"{source}: the network has no layers; {REEXPORT}")
     previous = tuple(net.input_shape)
+    last_index = len(net.layers) - 1
     for index, layer in enumerate(net.layers):
         where = f"{source}: {layer_name(index, layer)}"
-        problem = _layer_problem(layer, previous)
+        problem = _layer_problem(layer, previous) or _substrate_problem(
+            layer, net.substrate, "output" if index == last_index else "hidden"
+        )
         if problem:
             raise HardwareError(f"{where}: {problem}; {REEXPORT}")
         if layer.weight_int is not None:
@@ -98,11 +116,36 @@ def validate_network(net: HardwareNetwork, source: str = "network") -> None:
         previous = tuple(layer.out_shape)
     last = net.layers[-1]
     last_neuron = last.neuron.get("kind") if isinstance(last.neuron, dict) else "neuron-less"
-    if last.type != "dense" or last_neuron != "linear":
+    outputs = kinds_for(net.substrate, "output")
+    if last.type != "dense" or last_neuron not in outputs:
         raise HardwareError(
             f"{source}: the last layer is a {last_neuron} {last.type}, but the Q-value "
-            f"output must be a linear dense layer; {REEXPORT}"
+            f"output must be a {' or '.join(outputs)} dense layer; {REEXPORT}"
         )
+
+
+def _substrate_problem(layer: Layer, substrate: str, role: str) -> str | None:
+    """What keeps ``layer`` out of a ``substrate`` net in ``role`` (hidden/output), or None."""
+    refusal = LAYER_KINDS[layer.type].substrate_refusals.get(substrate)
+    if refusal:
+        return refusal
+    if layer.neuron is None:
+        return None
+    kind = NEURON_KINDS[layer.neuron["kind"]]
+    if kind.substrate != substrate:
+        return (
+            f"a {kind.name} neuron belongs in a {kind.substrate} net, not a {substrate} one "
+            f"(export the net with substrate={kind.substrate!r} or {substrate} neurons)"
+        )
+    if role == "hidden" and role not in kind.roles:  # the output: validate_network's check
+        allowed = " or ".join(kinds_for(substrate, role))
+        return f"a {kind.name} neuron cannot sit in a hidden layer (use {allowed})"
+    if layer.weight_int is not None and not kind.is_quantised(layer.neuron):
+        return (
+            f"the weights are quantised but the {kind.name} neuron has no integer registers "
+            "(re-quantise with hardware.quantize)"
+        )
+    return None
 
 
 def _layer_problem(layer: Layer, previous: tuple[int, ...]) -> str | None:
@@ -201,6 +244,7 @@ def _manifest_and_arrays(net: HardwareNetwork) -> tuple[dict, dict[str, np.ndarr
         "hardware_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "substrate": net.substrate,
+        "timesteps": int(net.timesteps),
         "input": {
             "shape": [int(v) for v in net.input_shape],
             "bits": int(net.input_bits),
@@ -359,6 +403,7 @@ def _network_from(
             input_bits=int(source["bits"]),
             layers=layers,
             substrate=manifest["substrate"],
+            timesteps=_timesteps(manifest, manifest_path),
             learning=manifest.get("learning"),
             metadata=manifest.get("metadata") or {},
         )
@@ -366,6 +411,18 @@ def _network_from(
         raise HardwareError(
             f"{manifest_path}: malformed manifest ({type(error).__name__}: {error}); {REEXPORT}"
         ) from None
+
+
+def _timesteps(manifest: dict, manifest_path: Path) -> object:
+    """``timesteps`` as written; 1 when a rate manifest predates the field."""
+    if "timesteps" in manifest:
+        return manifest["timesteps"]
+    if manifest["substrate"] == "rate":
+        return 1
+    raise HardwareError(
+        f"{manifest_path}: the manifest has no 'timesteps' entry, which a "
+        f"{manifest['substrate']} export needs (steps per sample); {REEXPORT}"
+    )
 
 
 def _layer_from(

@@ -11,6 +11,11 @@ Batch-norm gains are folded into the weights and dropout is removed before a net
 reaches this form. The last layer is a linear dense layer whose outputs are the
 Q-values.
 
+Spiking nets (``substrate="spiking"``) run every sample for ``timesteps`` T steps:
+hidden weight layers carry ``{"kind": "lif", "du", "dv", "vth"}``, the output layer
+``{"kind": "li", "du", "dv"}`` (``hardware.neurons``); the quantiser adds the integer
+registers to those dicts. Rate nets have T = 1.
+
 Fixed point: ``weight_int`` holds the Loihi weight mantissas (same layout as
 ``weight``) and ``weight_exp`` the layer's exponent: a_int = (W_int * s_int) << e
 (arithmetic shift right, i.e. floor, for e < 0). Inputs are unsigned integers of
@@ -25,6 +30,7 @@ import numpy as np
 
 from hardware.errors import HardwareError
 from hardware.layers import WEIGHT_KINDS
+from hardware.neurons import NEURON_KINDS
 
 
 @dataclass
@@ -51,9 +57,10 @@ class Layer:
 class HardwareNetwork:
     """A feed-forward network ready for (or already through) quantisation.
 
-    ``substrate`` is "rate" today (graded neurons, one sample per time step);
-    ``learning`` holds the on-chip learning rule's parameters (later). Neuron
-    parameters live on each layer (``Layer.neuron``).
+    ``substrate``: "rate" (graded neurons, one sample per time step) or "spiking"
+    (LIF neurons, ``timesteps`` steps per sample; 1 for rate nets); ``learning`` holds
+    the on-chip learning rule's parameters (later). Neuron parameters live on each
+    layer (``Layer.neuron``).
     """
 
     input_shape: tuple[int, ...]
@@ -61,6 +68,7 @@ class HardwareNetwork:
     layers: list[Layer]
     input_bits: int = 8
     substrate: str = "rate"
+    timesteps: int = 1
     learning: dict | None = None
     metadata: dict = field(default_factory=dict)
 
@@ -70,7 +78,17 @@ class HardwareNetwork:
 
     @property
     def is_quantised(self) -> bool:
-        return all(layer.weight_int is not None for layer in self.layers if layer.has_weights)
+        """Every weight layer has mantissas and its neuron its integer parameters."""
+        return all(
+            layer.weight_int is not None and _neuron_quantised(layer.neuron)
+            for layer in self.layers
+            if layer.has_weights
+        )
+
+
+def _neuron_quantised(neuron: dict | None) -> bool:
+    kind = NEURON_KINDS.get(neuron.get("kind")) if isinstance(neuron, dict) else None
+    return kind is None or kind.is_quantised(neuron)
 
 
 def layer_name(index: int, layer: Layer) -> str:

@@ -253,9 +253,7 @@ def lif_step_fixed(
     """
     _check_lif_constants(du, dv, vth)
     half = 1 << (LIF_STATE_BITS - 1)
-    u = _decayed(wrap_signed(u, ACCUMULATOR_BITS), LIF_DECAY_UNITY - du - LIF_CURRENT_DECAY_OFFSET)
-    current = wrap_signed(wrap_signed(a_in, ACCUMULATOR_BITS) << LIF_MSB_SHIFT, ACCUMULATOR_BITS)
-    u = wrap_signed(u + current, ACCUMULATOR_BITS)
+    u = lif_current_fixed(u, a_in, du)
     u = np.where(u > half, u - 2 * half, np.where(u <= -half, u + 2 * half, u))
     v = _decayed(wrap_signed(v, ACCUMULATOR_BITS), LIF_DECAY_UNITY - dv)
     v = wrap_signed(v + u + np.asarray(bias, dtype=np.int64), ACCUMULATOR_BITS)
@@ -263,6 +261,19 @@ def lif_step_fixed(
     s = v > (int(vth) << LIF_MSB_SHIFT)
     v = np.where(s, 0, v)
     return u.astype(INT32), v.astype(INT32), s
+
+
+def lif_current_fixed(u: np.ndarray, a_in: np.ndarray, du: int) -> np.ndarray:
+    """The LIF's new current before Lava's 24-bit wrap, int64 (``lif_step_fixed``)::
+
+        u' = wrap32(sign(p) * (|p| >> 12) + wrap32(a_in << 6)),  p = u * (4096 - (du + 1))
+
+    Lava keeps it unchanged while |u'| <= 2^23 (``-2^23`` itself wraps); the quantiser
+    checks that it stays inside.
+    """
+    u = _decayed(wrap_signed(u, ACCUMULATOR_BITS), LIF_DECAY_UNITY - du - LIF_CURRENT_DECAY_OFFSET)
+    current = wrap_signed(wrap_signed(a_in, ACCUMULATOR_BITS) << LIF_MSB_SHIFT, ACCUMULATOR_BITS)
+    return wrap_signed(u + current, ACCUMULATOR_BITS)
 
 
 def lif_step_float(

@@ -94,7 +94,7 @@ def activation_scales(net: HardwareNetwork) -> list[float]:
     return scales
 
 
-def _shifted_bound(max_abs_sum: int, weight_exp: int) -> int:
+def shifted_bound(max_abs_sum: int, weight_exp: int) -> int:
     """Largest |a| that a pre-shift sum of magnitude ``max_abs_sum`` gives (floor shifts)."""
     if weight_exp >= 0:
         return max_abs_sum << weight_exp
@@ -122,9 +122,11 @@ def quantise(
     """A quantised copy of the float network ``net`` (``weight_int``, ``weight_exp`` set).
 
     ``calibration``: raw integer inputs (N, *input_shape), e.g. a few hundred training
-    samples. ``headroom_bits``: safety margin 2^headroom_bits on the calibration
-    maxima. ``exp_range``: allowed exponents. Adds ``metadata["q_scale"]`` (float
-    Q ~= q_int * q_scale) and ``metadata["quantisation"]`` (per-layer choices).
+    samples. Spiking nets are quantised by ``hardware.quantize_spiking`` (one scale per
+    layer for weights, threshold and state; same arguments). ``headroom_bits``: safety
+    margin 2^headroom_bits on the calibration maxima. ``exp_range``: allowed exponents.
+    Adds ``metadata["q_scale"]`` (float Q ~= q_int * q_scale) and
+    ``metadata["quantisation"]`` (per-layer choices).
     """
     validate_network(net, source="network to quantise")
     x = _check_calibration(net, calibration)
@@ -136,6 +138,12 @@ def quantise(
         )
     if headroom_bits < 0:
         raise HardwareError(f"headroom_bits must be >= 0, got {headroom_bits}")
+    if net.substrate == "spiking":
+        from hardware.quantize_spiking import quantise_spiking  # it builds on this module
+
+        quant = quantise_spiking(net, x, headroom_bits, (exp_min, exp_max))
+        validate_network(quant, source="quantised network")
+        return quant
 
     quant = copy.deepcopy(net)
     weight_layers = [i for i, layer in enumerate(quant.layers) if layer.has_weights]
@@ -222,7 +230,7 @@ def _choose_exponents(
         layer = quant.layers[i]
         stats = _stats(quant, x, i)
         while stats[i].max_abs_sum > sum_limit or (
-            _shifted_bound(stats[i].max_abs_sum, exp_min) > payload_limit
+            shifted_bound(stats[i].max_abs_sum, exp_min) > payload_limit
         ):
             if shifts[i] >= MAX_WEIGHT_SHIFT_BITS:
                 stuck = i if stuck is None else stuck
@@ -253,9 +261,9 @@ def _largest_exponent(max_abs_sum: int, limit: int, exp_min: int, exp_max: int) 
         return min(max(0, exp_min), exp_max)
     estimate = math.floor(math.log2(limit / max_abs_sum))
     exponent = min(max(estimate, exp_min), exp_max)
-    while exponent < exp_max and _shifted_bound(max_abs_sum, exponent + 1) <= limit:
+    while exponent < exp_max and shifted_bound(max_abs_sum, exponent + 1) <= limit:
         exponent += 1
-    while exponent > exp_min and _shifted_bound(max_abs_sum, exponent) > limit:
+    while exponent > exp_min and shifted_bound(max_abs_sum, exponent) > limit:
         exponent -= 1
     return exponent
 
@@ -297,8 +305,12 @@ def quantisation_report(
     floor-shift losses), ``max_abs_activation`` and ``headroom_bits`` (log2 of the
     24-bit payload limit over it), ``median_active`` (median nonzero |y_int|: the
     activation resolution in steps) and ``wrapped`` (overflowed sums; 0 when the
-    quantiser's limits hold).
+    quantiser's limits hold). Spiking nets: ``hardware.quantize_spiking.spiking_report``.
     """
+    if quant_net.substrate == "spiking":
+        from hardware.quantize_spiking import spiking_report  # it builds on this module
+
+        return spiking_report(float_net, quant_net, x_int, labels)
     x = np.asarray(x_int)
     q_float, float_acts = forward_float(
         float_net, x.astype(np.float64) * float_net.input_scale, return_activations=True

@@ -5,7 +5,8 @@
 
 Reads uint8 inputs (N, C, H, W), streams them through the network once compiled, and
 writes the Q-values (N, num_classes): int64 in fixed point (default), float64 with
-``--float``. ``--timing`` writes {samples, seconds_build, seconds_run,
+``--float``; for spiking exports the read-out's v after each sample's T steps
+(``hardware.spiking``). ``--timing`` writes {samples, seconds_build, seconds_run,
 samples_per_second, mode, dense_model, method}. ``--per-sample`` runs the slow
 way (a Var set, a few steps and a Var get per sample), only to measure it.
 Errors: one line on stderr, exit code 2.

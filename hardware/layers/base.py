@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from hardware import loihi
 from hardware.errors import HardwareError
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class LayerKind:
     """Weight kinds carry ``weight``/``weight_int``/``weight_exp`` and a neuron."""
     lava_refusal: ClassVar[str | None] = None
     """Why the Lava backend cannot run this kind (None: it can)."""
+    substrate_refusals: ClassVar[dict[str, str]] = {}
+    """Why the kind cannot sit in a net of a substrate, by substrate (absent: it can)."""
 
     def check(self, layer: Layer) -> str | None:
         """The first problem with the layer's shapes, kernel, stride or padding, or None."""
@@ -87,11 +90,13 @@ class LayerKind:
         return int(np.prod(layer.out_shape))
 
     def lower(
-        self, layer: Layer, fixed: bool, port: OutPort
+        self, layer: Layer, fixed: bool, port: OutPort, message_bits: int = loihi.MESSAGE_BITS
     ) -> tuple[AbstractProcess | None, OutPort]:
         """The Lava connection fed by ``port`` (None for pure wiring) and its flat, C,H,W-
         ordered output port. A connection delays by one time step. ``fixed``: integer
-        weights and exponent (``fixed_pt``), else float weights (``floating_pt``)."""
+        weights and exponent (``fixed_pt``), else float weights (``floating_pt``).
+        ``message_bits``: the connection's ``num_message_bits``, 24 for graded input, 0
+        for binary spikes (the sums are the same for 0/1 inputs)."""
         raise HardwareError(f"{self.name}: {self.lava_refusal or 'no Lava lowering'}")
 
 

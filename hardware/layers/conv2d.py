@@ -115,14 +115,16 @@ class Conv2d(WeightKind):
             return exact, loihi.conv_output(exact)
         return exact, loihi.apply_weight_exp(exact, int(layer.weight_exp))
 
-    def lower(self, layer: Layer, fixed: bool, port: OutPort) -> tuple[AbstractProcess, OutPort]:
+    def lower(
+        self, layer: Layer, fixed: bool, port: OutPort, message_bits: int = loihi.MESSAGE_BITS
+    ) -> tuple[AbstractProcess, OutPort]:
         weight, exp = lava_weights(layer, fixed)
         if not runs_on_lava_conv(layer, fixed):
 
             def tap(o, c, i, j, py, px):
                 return weight[o, c, i, j]
 
-            return sparse_connection(layer, tap, exp, port)
+            return sparse_connection(layer, tap, exp, port, message_bits)
         from lava.proc.conv.process import Conv
 
         channels, height, width = layer.in_shape
@@ -134,7 +136,7 @@ class Conv2d(WeightKind):
             input_shape=(width, height, channels),
             padding=(pw, ph),
             stride=(sw, sh),
-            num_message_bits=loihi.MESSAGE_BITS,
+            num_message_bits=message_bits,
         )
         port.reshape((channels, height, width)).transpose([2, 1, 0]).connect(conv.s_in)
         out_port = conv.a_out.transpose([2, 1, 0]).reshape((out_channels * out_h * out_w,))

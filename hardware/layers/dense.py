@@ -70,10 +70,12 @@ class Dense(WeightKind):
         exact = exact_matmul(s, weights.T, row_bound(weights))
         return exact, loihi.apply_weight_exp(exact, int(layer.weight_exp))
 
-    def lower(self, layer: Layer, fixed: bool, port: OutPort) -> tuple[LavaDense, OutPort]:
+    def lower(
+        self, layer: Layer, fixed: bool, port: OutPort, message_bits: int = loihi.MESSAGE_BITS
+    ) -> tuple[LavaDense, OutPort]:
         from lava.proc.dense.process import Dense as LavaDense
 
         weights, exp = lava_weights(layer, fixed)
-        conn = LavaDense(weights=weights, num_message_bits=loihi.MESSAGE_BITS, weight_exp=exp)
+        conn = LavaDense(weights=weights, num_message_bits=message_bits, weight_exp=exp)
         port.connect(conn.s_in)
         return conn, conn.a_out

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hardware import loihi
 from hardware.layers.base import Footprint, ShapeKind, Storage
 
 if TYPE_CHECKING:
@@ -31,5 +32,7 @@ class Flatten(ShapeKind):
     def forward(self, layer: Layer, s: np.ndarray) -> np.ndarray:
         return s.reshape(len(s), -1)
 
-    def lower(self, layer: Layer, fixed: bool, port: OutPort) -> tuple[None, OutPort]:
+    def lower(
+        self, layer: Layer, fixed: bool, port: OutPort, message_bits: int = loihi.MESSAGE_BITS
+    ) -> tuple[None, OutPort]:
         return None, port

@@ -79,7 +79,9 @@ class LocCon2d(WeightKind):
             exact = np.einsum("lok,nkl->nol", weights, cols.astype(np.int64))
         return exact, loihi.apply_weight_exp(exact, int(layer.weight_exp))
 
-    def lower(self, layer: Layer, fixed: bool, port: OutPort) -> tuple[Sparse, OutPort]:
+    def lower(
+        self, layer: Layer, fixed: bool, port: OutPort, message_bits: int = loihi.MESSAGE_BITS
+    ) -> tuple[Sparse, OutPort]:
         weight, exp = lava_weights(layer, fixed)
         out_w = layer.out_shape[2]
         kh, kw = layer.kernel
@@ -87,4 +89,4 @@ class LocCon2d(WeightKind):
         def tap(o, c, i, j, py, px):
             return weight[py * out_w + px, o, (c * kh + i) * kw + j]
 
-        return sparse_connection(layer, tap, exp, port)
+        return sparse_connection(layer, tap, exp, port, message_bits)

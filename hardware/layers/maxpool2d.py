@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 MAXPOOL_REFUSAL = (
     "max-pooling cannot be expressed with lava-nc 0.10's processes; export a net without maxpool2d"
 )
+MAXPOOL_SPIKING_REFUSAL = (
+    "max-pooling of binary spikes routes no usable feedback and is refused in spiking nets; "
+    "export a spiking net without maxpool2d"
+)
 
 
 class MaxPool2d(ShapeKind):
     name = "maxpool2d"
     lava_refusal = MAXPOOL_REFUSAL
+    substrate_refusals = {"spiking": MAXPOOL_SPIKING_REFUSAL}
 
     def check(self, layer: Layer) -> str | None:
         return check_window(layer, padding_allowed=False, keeps_channels=True)

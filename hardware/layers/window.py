@@ -87,10 +87,14 @@ def patch_elements(layer: Layer) -> int:
 
 
 def sparse_connection(
-    layer: Layer, weights: TapWeights, weight_exp: int, port: OutPort
+    layer: Layer,
+    weights: TapWeights,
+    weight_exp: int,
+    port: OutPort,
+    message_bits: int = loihi.MESSAGE_BITS,
 ) -> tuple[Sparse, OutPort]:
     """A Lava ``Sparse`` holding the windowed layer as an (out, in) matrix over C,H,W-flat
-    vectors, fed by ``port``.
+    vectors, fed by ``port`` (``num_message_bits=message_bits``).
 
     Output (o, py, px) reads input (c, py*sh + i - ph, px*sw + j - pw) with weight
     ``weights(o, c, i, j, py, px)``; taps that fall into the zero padding are left out.
@@ -118,6 +122,6 @@ def sparse_connection(
     cols = (c * height + y) * width + x
     shape = (out_channels * out_h * out_w, channels * height * width)
     matrix = csr_matrix((values[inside], (rows[inside], cols[inside])), shape=shape)
-    conn = Sparse(weights=matrix, num_message_bits=loihi.MESSAGE_BITS, weight_exp=weight_exp)
+    conn = Sparse(weights=matrix, num_message_bits=message_bits, weight_exp=weight_exp)
     port.connect(conn.s_in)
     return conn, conn.a_out

@@ -14,6 +14,10 @@ Kinds (all on an 8x8 single-channel image by default, 10 classes):
 
 Weights are He-normal (std sqrt(2 / fan_in), sqrt(1 / fan_in) for the linear output)
 times ``weight_gain``, so activations keep their scale from layer to layer.
+
+``make_spiking_network`` turns the dense, conv and loccon architectures into spiking nets
+(``substrate="spiking"``, T steps): lif neurons on the hidden weight layers, an li
+read-out on the output.
 """
 
 from __future__ import annotations
@@ -124,6 +128,30 @@ def random_network(
     )
 
 
+def random_spiking_network(
+    kind: str = "dense",
+    seed: int = 0,
+    *,
+    timesteps: int = 8,
+    lif: dict | None = None,
+    li: dict | None = None,
+    weight_gain: float = 1.5,
+    **options,
+) -> HardwareNetwork:
+    """A float spiking net of ``kind`` (dense, conv, loccon): ``random_network``'s layers
+    and weights with lif (default du 0.5, dv 0.125, vth 1) and li (du 0.75, dv 0.0625)."""
+    net = random_network(kind, seed, weight_gain=weight_gain, **options)
+    lif = {"du": 0.5, "dv": 0.125, "vth": 1.0, **(lif or {})}
+    li = {"du": 0.75, "dv": 0.0625, **(li or {})}
+    weight_layers = [layer for layer in net.layers if layer.has_weights]
+    for layer in weight_layers[:-1]:
+        layer.neuron = {"kind": "lif", **lif}
+    weight_layers[-1].neuron = {"kind": "li", **li}
+    net.substrate = "spiking"
+    net.timesteps = timesteps
+    return net
+
+
 def random_inputs(net: HardwareNetwork, n: int, seed: int = 0, high: int = 16) -> np.ndarray:
     """``n`` uint8 inputs of ``net.input_shape`` drawn uniformly from 0..``high``."""
     rng = np.random.default_rng(seed)
@@ -134,6 +162,13 @@ def random_inputs(net: HardwareNetwork, n: int, seed: int = 0, high: int = 16) -
 def make_network() -> Callable[..., HardwareNetwork]:
     """``make_network(kind, seed, **options)``: see ``random_network``."""
     return random_network
+
+
+@pytest.fixture
+def make_spiking_network() -> Callable[..., HardwareNetwork]:
+    """``make_spiking_network(kind, seed, timesteps=8, lif=None, li=None, **options)``: see
+    ``random_spiking_network``."""
+    return random_spiking_network
 
 
 @pytest.fixture

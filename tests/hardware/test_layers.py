@@ -37,7 +37,7 @@ def test_weight_shape_per_kind():
 def test_registries_hold_every_kind_under_its_name():
     assert set(LAYER_KINDS) == {"dense", "conv2d", "loccon2d", "flatten", "maxpool2d"}
     assert set(WEIGHT_KINDS) == {"dense", "conv2d", "loccon2d"}
-    assert set(NEURON_KINDS) == {"relu", "linear"}
+    assert set(NEURON_KINDS) == {"relu", "linear", "lif", "li"}
     for name, kind in [*LAYER_KINDS.items(), *NEURON_KINDS.items()]:
         assert kind.name == name
     with pytest.raises(HardwareError, match="unknown layer type 'attention'"):
@@ -69,7 +69,17 @@ def test_neuron_kinds_compute_relu_and_identity():
 @pytest.mark.parametrize(
     ("neuron", "message"),
     [
-        ({"kind": "lif"}, "unknown neuron kind 'lif' \\(known: relu, linear\\)"),
+        ({"kind": "tanh"}, "unknown neuron kind 'tanh' \\(known: relu, linear, lif, li\\)"),
+        ({"kind": "lif"}, "lif neurons need du, dv, vth"),
+        ({"kind": "li", "du": 0.0, "dv": 0.0}, "du 0.0 is outside \\[0.000244141, 1\\]"),
+        ({"kind": "li", "du": 1, "dv": 1.0}, "dv 1.0 is outside \\[0, 0.999756\\]"),
+        ({"kind": "lif", "du": 1, "dv": 0, "vth": 0}, "vth 0 must be a positive number"),
+        ({"kind": "lif", "du": 1, "dv": 0, "vth": 1, "vth_int": 5}, "hold vth_int without"),
+        (
+            {"kind": "lif", "du": 1, "dv": 0, "vth": 1, "du_int": 1, "dv_int": 0, "vth_int": 2**17},
+            "vth_int 131072 is not an integer in 0..131071",
+        ),
+        ({"kind": "li", "du": 1, "dv": 0, "vth": 1.0}, "li neurons take no parameter vth"),
         ({"kind": "linear", "vth": 1}, "linear neurons take no parameter vth"),
         ("relu", 'neuron must be a dict with a "kind"'),
         (None, 'neuron must be a dict with a "kind"'),

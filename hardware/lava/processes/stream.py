@@ -1,10 +1,13 @@
 """Stream a data split through a compiled network: a source reading an ``.npy`` file and a
 sink writing one, one row per time step, so no Var get/set happens per sample.
 
-NpySource at step t (1-based) sends row t - 1 of an (N, D) array, zeros once t > N.
-NpySink at step t writes what it receives into row t - 1 - latency when that row
-exists (0 <= row < N): with a network of ``latency`` connection layers, row i of the
-sink holds the output for row i of the source.
+NpySource at step t (1-based) sends row (t - 1) // repeat of an (N, D) array (each row
+for ``repeat`` steps: T for spiking nets), zeros once that row is past N.
+NpySink at step t writes what it receives into row (t - 1 - latency) // interval when
+that row exists (0 <= row < N): the last write of a row's ``interval`` steps stays
+(``accumulate``: they add up, e.g. spike counts). With a network of ``latency``
+connection layers and ``interval = repeat``, row i of the sink holds the output for row
+i of the source.
 """
 
 import numpy as np
@@ -19,18 +22,36 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 
 class NpySource(AbstractProcess):
-    """Sends row ``time_step - 1`` of the (N, size) array in ``path`` (memory-mapped)."""
+    """Sends row ``(time_step - 1) // repeat`` of the (N, size) array in ``path``
+    (memory-mapped)."""
 
-    def __init__(self, *, path: str, size: int, num_samples: int) -> None:
-        super().__init__(path=path, size=size, num_samples=num_samples)
+    def __init__(self, *, path: str, size: int, num_samples: int, repeat: int = 1) -> None:
+        super().__init__(path=path, size=size, num_samples=num_samples, repeat=repeat)
         self.s_out = OutPort(shape=(size,))
 
 
 class NpySink(AbstractProcess):
-    """Writes its input at step t into row ``t - 1 - latency`` of the (N, size) ``path``."""
+    """Writes (or with ``accumulate`` adds) its input at step t into row
+    ``(t - 1 - latency) // interval`` of the (N, size) ``path``."""
 
-    def __init__(self, *, path: str, size: int, num_samples: int, latency: int) -> None:
-        super().__init__(path=path, size=size, num_samples=num_samples, latency=latency)
+    def __init__(
+        self,
+        *,
+        path: str,
+        size: int,
+        num_samples: int,
+        latency: int,
+        interval: int = 1,
+        accumulate: bool = False,
+    ) -> None:
+        super().__init__(
+            path=path,
+            size=size,
+            num_samples=num_samples,
+            latency=latency,
+            interval=interval,
+            accumulate=accumulate,
+        )
         self.a_in = InPort(shape=(size,))
 
 
@@ -46,7 +67,7 @@ class _NpySourceModel(PyLoihiProcessModel):
     def run_spk(self) -> None:
         if self._rows is None:
             self._rows = np.load(self.proc_params["path"], mmap_mode="r")
-        row = self.time_step - 1
+        row = (self.time_step - 1) // self.proc_params["repeat"]
         if row < self.proc_params["num_samples"]:
             self.s_out.send(np.asarray(self._rows[row], dtype=self.dtype))
         else:
@@ -82,11 +103,14 @@ class _NpySinkModel(PyLoihiProcessModel):
 
     def run_spk(self) -> None:
         data = self.a_in.recv()
-        row = self.time_step - 1 - self.proc_params["latency"]
-        if 0 <= row < self.proc_params["num_samples"]:
+        row = (self.time_step - 1 - self.proc_params["latency"]) // self.proc_params["interval"]
+        if self.time_step > self.proc_params["latency"] and row < self.proc_params["num_samples"]:
             if self._rows is None:
                 self._rows = np.load(self.proc_params["path"], mmap_mode="r+")
-            self._rows[row] = data
+            if self.proc_params["accumulate"]:
+                self._rows[row] += data
+            else:
+                self._rows[row] = data
 
 
 @implements(proc=NpySink, protocol=LoihiProtocol)

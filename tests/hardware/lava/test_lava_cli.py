@@ -99,6 +99,18 @@ def test_cli_writes_fixed_point_q_values_and_timing(export, make_inputs, tmp_pat
     assert report["samples_per_second"] == pytest.approx(20 / report["seconds_run"])
 
 
+def test_cli_runs_a_spiking_export(make_spiking_network, make_inputs, tmp_path):
+    net = make_spiking_network("dense", 0, timesteps=4)
+    quant = quantise(net, make_inputs(net, 64))
+    path = save_export(quant, tmp_path / "export")
+    x = make_inputs(net, 10, seed=3)
+    np.save(tmp_path / "x.npy", x)
+    process = _cli(str(path), "--inputs", str(tmp_path / "x.npy"), "--out", str(tmp_path / "q.npy"))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy"), forward_fixed(quant, x))
+
+
 def test_cli_float_mode_writes_float64(export, make_inputs, tmp_path):
     net, path = export
     x = make_inputs(net, 8, seed=4)
