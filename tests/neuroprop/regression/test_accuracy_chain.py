@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from neuroprop.cli import main
+from neuroprop.config import CONFIG_DIR
 from neuroprop.deploy.compare import check_budgets
 from neuroprop.deploy.lava_env import REPO_ROOT
 
@@ -17,20 +18,35 @@ needs_lava = pytest.mark.skipif(
 )
 
 
+def _compare(run, out, timesteps: str, capsys) -> dict:
+    code = main(["compare", str(run), "--timesteps", timesteps, "--out", str(out),
+                 "--budgets", str(BUDGETS)])
+    assert code == 0, capsys.readouterr().err  # no stage over its budget
+    assert (out / "compare.png").stat().st_size > 1000
+    return json.loads((out / "compare.json").read_text())
+
+
 @needs_lava
 def test_trained_rate_net_stays_within_the_budgets(tmp_path, capsys):
     run = tmp_path / "rate"
     assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=25"]) == 0
-    out = tmp_path / "compare"
-    code = main(["compare", str(run), "--timesteps", "16,32", "--out", str(out),
-                 "--budgets", str(BUDGETS)])
-    result = json.loads((out / "compare.json").read_text())
-    assert code == 0, capsys.readouterr().err
+    result = _compare(run, tmp_path / "compare", "16", capsys)
     assert [(s["stage"], s["timesteps"]) for s in result["stages"]] == [
-        ("float rate", None), ("spiking float", 16), ("spiking float", 32),
-        ("integer model", None), ("Lava fixed point", None)]
-    assert result["lava_agreement_with_integer_model"] == 1.0
-    assert (out / "compare.png").stat().st_size > 1000
+        ("float rate", None), ("integer model", None), ("Lava fixed point", None),
+        ("spiking float", 16), ("integer model", 16), ("Lava fixed point", 16)]
+    assert result["lava_agreement_with_integer_model"] == {"rate": 1.0, "T=16": 1.0}
+
+
+@needs_lava
+def test_trained_spiking_net_stays_within_the_budgets(tmp_path, capsys):
+    run = tmp_path / "spiking"
+    assert main(["train", "--config", str(CONFIG_DIR / "digits_spiking.yaml"), "--run-dir",
+                 str(run), "--no-progress", "training.max_epochs=20"]) == 0
+    result = _compare(run, tmp_path / "compare", "16", capsys)
+    assert [(s["stage"], s["timesteps"]) for s in result["stages"]] == [
+        ("spiking float", 16), ("integer model", 16), ("Lava fixed point", 16)]
+    assert result["lava_agreement_with_integer_model"] == {"T=16": 1.0}
+    assert result["stages"][0]["accuracy"] >= 0.85
 
 
 def test_a_stage_over_its_budget_is_named(tmp_path, capsys):
