@@ -11,7 +11,8 @@ segments in /dev/shm. Hence:
   already raises KeyboardInterrupt) and stops the runtime in a ``finally``;
 - ``stop_runtime`` tries Lava's clean stop; when that cannot work (a child died, the
   runtime never started) or does not finish in ``STOP_TIMEOUT_S``, it kills the
-  children and shuts the shared-memory manager down;
+  children and shuts the shared-memory manager down; either way it then makes sure
+  the manager's process has ended;
 - ``run_steps`` runs non-blocking and polls the runtime and its children, so a model
   that raises (which in Lava leaves its downstream models waiting forever) ends the
   run with a ``HardwareError`` carrying the model's own error line instead of Lava's
@@ -26,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.shared_memory import SharedMemory
 
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
@@ -36,6 +38,8 @@ from hardware.errors import HardwareError
 
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.05
+MANAGER_STOP_S = 5.0
+"""How long the shared-memory manager may take to end after its shutdown before a kill."""
 ERROR_REPORT_S = 5.0
 """How long to wait for a failed model's traceback once the runtime reported an error."""
 
@@ -117,23 +121,34 @@ def stop_runtime(root: AbstractProcess, timeout: float = STOP_TIMEOUT_S) -> None
 
     Lava's own ``stop()`` waits forever on a runtime that was initialised but never
     started (its children wait for a command) or that lost a child; those cases go
-    straight to killing.
+    straight to killing. Either way the shared-memory manager is ended last
+    (``_end_manager``).
     """
     runtime = root.runtime
     if runtime is None:
         return
+    manager, segments = _python_manager(runtime), _segment_names(runtime)
     with _signals_deferred():
-        if getattr(runtime, "_is_started", False) and all(map(_alive, _actors(runtime))):
-            stopper = threading.Thread(target=_quiet_stop, args=(runtime,), daemon=True)
-            stopper.start()
-            deadline = time.monotonic() + timeout
-            while stopper.is_alive() and time.monotonic() < deadline:
-                stopper.join(POLL_S)
-                if any(_died(actor) for actor in _actors(runtime)):
-                    break  # a killed child never answers: the clean stop would hang
-            if not stopper.is_alive() and not _children_alive(runtime):
+        try:
+            if _stopped_cleanly(runtime, timeout):
                 return
-        _force_stop(runtime)
+            _force_stop(runtime)
+        finally:
+            _end_manager(manager, segments)
+
+
+def _stopped_cleanly(runtime: object, timeout: float) -> bool:
+    """Try Lava's clean stop (in a thread, at most ``timeout``); whether it worked."""
+    if not (getattr(runtime, "_is_started", False) and all(map(_alive, _actors(runtime)))):
+        return False
+    stopper = threading.Thread(target=_quiet_stop, args=(runtime,), daemon=True)
+    stopper.start()
+    deadline = time.monotonic() + timeout
+    while stopper.is_alive() and time.monotonic() < deadline:
+        stopper.join(POLL_S)
+        if any(_died(actor) for actor in _actors(runtime)):
+            break  # a killed child never answers: the clean stop would hang
+    return not stopper.is_alive() and not _children_alive(runtime)
 
 
 def failed_child(root: AbstractProcess) -> str | None:
@@ -203,6 +218,53 @@ def _force_stop(runtime: object) -> None:
         watchdogs.stop()
     runtime._is_started = False
     runtime._is_running = False
+
+
+def _lava_smm(runtime: object) -> object | None:
+    """Lava's shared-memory wrapper of ``runtime`` (``lava...shared_memory_manager``)."""
+    return getattr(getattr(runtime, "_messaging_infrastructure", None), "smm", None)
+
+
+def _python_manager(runtime: object) -> object | None:
+    """Python's ``SharedMemoryManager`` inside Lava's wrapper."""
+    return getattr(_lava_smm(runtime), "_manager", None)
+
+
+def _segment_names(runtime: object) -> list[str]:
+    """Names of the shared-memory segments Lava's wrapper created for ``runtime``."""
+    return [handle.name for handle in getattr(_lava_smm(runtime), "_shared_memory_handles", [])]
+
+
+def _end_manager(manager: object | None, segments: list[str]) -> None:
+    """Make sure the shared-memory manager's process has ended and its segments are gone.
+
+    Lava's ``stop()`` shuts the manager down only after joining its actors, and that join
+    raises when another thread has reaped the actor first (Lava's ``SystemProcess.join``
+    then closes a process it believes still running: "Cannot close a process while it
+    is still running"; the clean stop runs in a thread while this module polls the
+    actors). The manager process and its /dev/shm segments then outlived the runtime,
+    intermittently, in the test suite. Shut it down here (its server unlinks its
+    segments), wait up to ``MANAGER_STOP_S``, then kill it. Python's own shutdown
+    terminates a server that takes over a second (under load), before it has unlinked
+    every segment: unlink what is left of ``segments``.
+    """
+    process = getattr(manager, "_process", None)
+    if process is not None and process.is_alive():
+        try:
+            manager.shutdown()
+        except (OSError, EOFError):  # the server is gone already: reaped below
+            pass
+        process.join(MANAGER_STOP_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    for name in segments:
+        try:
+            segment = SharedMemory(name=name)
+        except FileNotFoundError:  # unlinked by the server, as it should be
+            continue
+        segment.close()
+        segment.unlink()
 
 
 def _register_at_fork() -> None:
