@@ -144,17 +144,25 @@ def test_cli_errors_exit_2_with_one_line(export, make_inputs, tmp_path, problem)
     assert not (tmp_path / "q.npy").exists()
 
 
+@pytest.fixture
+def spiking_export(make_spiking_network, make_inputs, tmp_path):
+    net = make_spiking_network("dense", 0, timesteps=4)
+    quant = quantise(net, make_inputs(net, 64))
+    return quant, Path(save_export(quant, tmp_path / "spiking-export"))
+
+
 @pytest.mark.parametrize(
-    ("signal_name", "whole_group"),
-    [("SIGINT", False), ("SIGTERM", False), ("SIGINT", True), ("SIGTERM", True)],
+    ("substrate", "signal_name", "whole_group"),
+    [("rate", "SIGINT", False), ("rate", "SIGTERM", False), ("rate", "SIGINT", True),
+     ("rate", "SIGTERM", True), ("spiking", "SIGINT", False), ("spiking", "SIGTERM", True)],
 )
 def test_killed_run_leaves_no_processes_or_shared_memory(
-    export, make_inputs, tmp_path, signal_name, whole_group
+    request, make_inputs, tmp_path, substrate, signal_name, whole_group
 ):
     """Signal a long run once Lava runs (to the CLI alone, or to its whole process group
     as Ctrl-C or a job killer would): it exits 128 + signal, and its Lava children and
-    shared-memory segments are gone."""
-    net, path = export
+    shared-memory segments are gone; for rate and spiking exports."""
+    net, path = request.getfixturevalue("export" if substrate == "rate" else "spiking_export")
     np.save(tmp_path / "x.npy", make_inputs(net, 200_000, seed=5))
     before = _segments()
     process = _cli(

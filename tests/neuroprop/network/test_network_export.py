@@ -121,3 +121,32 @@ def test_export_is_plain_data_for_the_hardware_graph() -> None:
     assert [layer["type"] for layer in exported] == ["flatten", "dense", "dense"]
     assert exported[0]["in_shape"] == (1, 3, 3) and exported[0]["out_shape"] == (9,)
     np.testing.assert_array_equal(exported[1]["weight"], net.layers[1].weight.detach().numpy())
+
+
+def test_spiking_export_in_hardware_float_model_equals_torch() -> None:
+    """The exported spiking net (LIF layers, li read-out) run by the hardware layer's float
+    model gives the torch net's Q-values: v[T] / T == q to 1e-5 (float64)."""
+    from hardware.emulator import forward_float
+    from hardware.graph import HardwareNetwork, Layer
+
+    torch.manual_seed(0)
+    raw = {"substrate": "spiking", "timesteps": 12, "init": {"distribution": "normal",
+                                                              "std": 0.4},
+           "layers": [{"type": "conv2d", "channels": 3, "kernel": 3, "padding": 1},
+                      {"type": "dropout", "p": 0.3},
+                      {"type": "dense", "units": 16, "neuron": {"kind": "lif", "du": 0.5,
+                                                                "dv": 0.2, "vth": 0.6}},
+                      {"type": "output", "neuron": {"kind": "li", "du": 0.8, "dv": 0.1}}]}
+    spec = parse_network(raw, (2, 6, 6), 4)
+    net = Network(spec).double().eval()
+    fields = ("type", "in_shape", "out_shape", "neuron", "weight", "kernel", "stride", "padding")
+    layers = [Layer(**{key: entry[key] for key in fields})
+              for entry in net.export_layers()]
+    hardware = HardwareNetwork(input_shape=(2, 6, 6), input_scale=1.0, layers=layers,
+                               substrate="spiking", timesteps=12)
+    x = torch.rand(20, 2, 6, 6, dtype=torch.float64)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    got = forward_float(hardware, x.numpy()) / 12
+    assert np.abs(expected).max() > 0.05
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
