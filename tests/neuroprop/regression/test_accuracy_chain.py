@@ -64,3 +64,18 @@ def test_a_stage_over_its_budget_is_named(tmp_path, capsys):
     bad.write_text("float: 1\n")
     with pytest.raises(Exception, match="unknown stage 'float'"):
         check_budgets(result, bad)
+
+
+@needs_lava
+def test_trained_conv_spiking_net_on_lava_equals_the_integer_model(tmp_path, capsys):
+    run = tmp_path / "conv"
+    layers = ("network.layers=[{type: conv2d, channels: 4, kernel: 3, padding: 1}, "
+              "{type: dense, units: 64}, {type: output}]")
+    assert main(["train", "--config", str(CONFIG_DIR / "digits_spiking.yaml"), "--run-dir",
+                 str(run), "--no-progress", "training.max_epochs=8", layers]) == 0
+    out = tmp_path / "compare"
+    assert main(["compare", str(run), "--timesteps", "8", "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert result["lava_agreement_with_integer_model"] == {"T=8": 1.0}
+    spiking, integer, lava = (s["accuracy"] for s in result["stages"])
+    assert spiking >= 0.5 and lava == integer  # 0.66 measured after 8 epochs (chance: 0.1)
