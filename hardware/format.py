@@ -280,11 +280,8 @@ def save_export(net: HardwareNetwork, out_dir: str | Path) -> Path:
     validate_network(net, source=str(target))
     if target.exists() and not target.is_dir():
         raise HardwareError(f"{target}: exists and is not a directory; choose another export path")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
-        raise HardwareError(
-            f"{target}: is a non-empty directory without {MANIFEST_FILE}, not an export; "
-            f"choose another export path or remove it"
-        )
+    if target.is_dir():
+        _check_replaceable(target)
     manifest, arrays = _manifest_and_arrays(net)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
@@ -304,6 +301,33 @@ def save_export(net: HardwareNetwork, out_dir: str | Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+EXPORT_FILES = (MANIFEST_FILE, ARRAYS_FILE, "lava_summary.json")
+"""What an export folder may hold: what save_export writes, and neuroprop run's summary."""
+
+
+def _check_replaceable(target: Path) -> None:
+    """An existing folder is replaced only if it is an export and holds nothing else, so
+    that no file a user put there is deleted."""
+    entries = sorted(entry.name for entry in target.iterdir())
+    if not entries:
+        return
+    others = [name for name in entries if name not in EXPORT_FILES]
+    if others:
+        raise HardwareError(
+            f"{target}: holds {others[0]!r}, which is not part of an export (an export "
+            f"folder holds only {', '.join(EXPORT_FILES)}); choose another export path"
+        )
+    try:
+        is_export = json.loads((target / MANIFEST_FILE).read_text()).get("format") == FORMAT_NAME
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        is_export = False
+    if not is_export:
+        raise HardwareError(
+            f"{target}: is a non-empty directory without a neuroprop {MANIFEST_FILE}, not an "
+            "export; choose another export path or remove it"
+        )
 
 
 def _replace_directory(staging: Path, target: Path) -> None:

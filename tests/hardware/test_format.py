@@ -373,9 +373,33 @@ def test_saving_over_an_export_replaces_it(tmp_path, make_network):
 def test_a_directory_that_is_not_an_export_is_not_overwritten(tmp_path, make_network):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "notes.txt").write_text("keep me")
-    with pytest.raises(HardwareError, match="not an export"):
+    with pytest.raises(HardwareError, match="'notes.txt', which is not part of an export"):
         save_export(make_network("dense", 0), tmp_path / "results")
     assert (tmp_path / "results" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_folder_with_a_manifest_and_other_files_is_not_overwritten(tmp_path, make_network):
+    """A file named manifest.json does not make a folder an export: the user's other
+    files (and a foreign manifest.json) are never deleted."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "neuroprop-export"}')
+    (folder / "thesis.tex").write_text("keep me")
+    with pytest.raises(HardwareError, match="'thesis.tex', which is not part of an export"):
+        save_export(make_network("dense", 0), folder)
+    assert (folder / "thesis.tex").read_text() == "keep me"
+    (folder / "thesis.tex").unlink()
+    (folder / "manifest.json").write_text('{"name": "my web app"}')
+    with pytest.raises(HardwareError, match="without a neuroprop manifest.json"):
+        save_export(make_network("dense", 0), folder)
+    assert (folder / "manifest.json").read_text() == '{"name": "my web app"}'
+
+
+def test_an_export_with_its_lava_summary_is_replaced(tmp_path, make_network):
+    path = save_export(make_network("dense", 0), tmp_path / "export")
+    (path / "lava_summary.json").write_text("{}")
+    save_export(make_network("conv", 1), path)
+    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "manifest.json"]
 
 
 @pytest.mark.parametrize("failing", ["arrays", "manifest"])
