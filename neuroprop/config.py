@@ -165,6 +165,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
+    if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: take the number
+        try:
+            parsed = float(parsed)
+        except ValueError:
+            pass
     return key.split("."), parsed
 
 

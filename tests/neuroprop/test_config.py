@@ -28,6 +28,15 @@ def test_overrides_set_nested_keys_and_turn_a_rule_name_into_a_section():
     assert apply_overrides({"rule": "brainprop"}, ["rule=ebp"]) == {"rule": "ebp"}
 
 
+def test_numbers_without_a_dot_are_numbers_on_the_command_line():
+    """YAML 1.1 reads 1e-3 as a string; an override takes it as the number it is."""
+    raw = apply_overrides({}, ["optimizer.lr=1e-3", "optimizer.weight_decay=5E-4",
+                               "rule=ebp", "dataset.name=mnist"])
+    assert raw == {"optimizer": {"lr": 0.001, "weight_decay": 0.0005}, "rule": "ebp",
+                   "dataset": {"name": "mnist"}}
+    assert config_from_dict({"network": NET, **raw}).optimizer.lr == 0.001
+
+
 def test_ints_are_accepted_where_floats_are_expected():
     assert config_from_dict({"network": NET, "optimizer": {"lr": 1}}).optimizer.lr == 1.0
 
