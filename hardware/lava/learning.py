@@ -8,7 +8,7 @@ The graph (schedule and factors: ``hardware.onchip.plan``)::
     HiddenLearner --y2, y3 (d phi g)--> W1;  HiddenLearner --y2, y3 (d y1)--> B2
     RewardSelector --y2, y3 (d at s)--> W2
 
-One compiled graph runs all N trials (5 N steps) in one ``run()``; inputs, labels and
+One compiled graph runs all N trials (4 N steps) in one ``run()``; inputs, labels and
 forced actions go in as ``.npy`` files, the selector writes its record of every trial
 into another, and the learned weights are read once at the end.
 """

@@ -14,14 +14,14 @@ B2 (H, A) the feedback weights (tied: B2 = W2^T), one trial of BrainProp is::
 On the chip each weight matrix is a ``LearningDense`` whose post neurons send the post
 factor as traces y2 = max(f, 0), y3 = max(-f, 0) and whose pre activity is the graded
 spike's x1 trace; the rule is ``m 2^e x0 x1 y2 - m 2^e x0 x1 y3``
-(``hardware.onchip.arithmetic``). A trial takes ``TRIAL_STEPS`` = 5 steps::
+(``hardware.onchip.arithmetic``). A trial takes ``TRIAL_STEPS`` = 4 steps::
 
     step 1  the input's graded spike reaches W1                 (W1's pre spike, tx = 1)
     step 2  hidden neurons fire y1 = relu(a), keep g            (W2's pre spike, tx = 2)
-    step 3  the selector reads q, picks s, gets r, computes d
-    step 4  the selector sends onehot(s) * CHOICE_PAYLOAD to B2 (B2's pre spike, tx = 4)
+    step 3  the selector reads q, picks s, gets r, computes d, and sends
+            onehot(s) * CHOICE_PAYLOAD to B2                    (B2's pre spike, tx = 3)
             and d to the hidden neurons; its own y traces carry d at unit s
-    step 5  B2's feedback phi reaches the hidden neurons, which send d phi g (for W1)
+    step 4  B2's feedback phi reaches the hidden neurons, which send d phi g (for W1)
             and d y1 (for B2); every LearningDense learns at the end of the step
 
 Float (``floating_pt``): the rule constant is 1 and each post neuron multiplies its
@@ -42,8 +42,11 @@ realised per matrix is recorded (``Connection.realised_rate``).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -58,8 +61,8 @@ from hardware.onchip.arithmetic import (
     Y_TAU,
 )
 
-TRIAL_STEPS = 5
-INPUT_STEP, HIDDEN_STEP, Q_STEP, CHOICE_STEP, FEEDBACK_STEP = 1, 2, 3, 4, 5
+TRIAL_STEPS = 4
+INPUT_STEP, HIDDEN_STEP, CHOICE_STEP, FEEDBACK_STEP = 1, 2, 3, 4
 """Within-trial steps (1-based) of the schedule in the module docstring."""
 SPIKE_STEP = {"hidden": INPUT_STEP, "output": HIDDEN_STEP, "feedback": CHOICE_STEP}
 """Each connection's pre spike step tx (its x1 and y traces decay tx steps)."""
@@ -309,3 +312,41 @@ def _fixed_plan(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, weight_headroom: 
     }
     return LearningPlan(fixed=True, **connections, weight_scales=scales, q_scale=q_scale,
                         reward=float(reward), hidden_max=float(PRE_PAYLOAD_MAX), **common)
+
+
+PLAN_FILE = "plan.json"
+WEIGHTS_FILE = "weights.npz"
+PLAN_FORMAT = "neuroprop-learning-plan"
+
+
+def save_plan(plan: LearningPlan, folder: Path) -> None:
+    """``plan.json`` (every number) and ``weights.npz`` (the three matrices) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)
+              if f.name not in CONNECTIONS}
+    fields["connections"] = {
+        name: {f.name: getattr(plan.connection(name), f.name)
+               for f in dataclasses.fields(Connection) if f.name != "weights"}
+        for name in CONNECTIONS
+    }
+    (folder / PLAN_FILE).write_text(json.dumps({"format": PLAN_FORMAT, **fields}, indent=2))
+    np.savez(folder / WEIGHTS_FILE, **{name: plan.connection(name).weights
+                                       for name in CONNECTIONS})
+
+
+def load_plan(folder: Path) -> LearningPlan:
+    """The plan ``save_plan`` wrote; one HardwareError line for anything else."""
+    try:
+        fields = json.loads((folder / PLAN_FILE).read_text())
+        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
+            weights = {name: arrays[name] for name in CONNECTIONS}
+        if fields.pop("format") != PLAN_FORMAT:
+            raise ValueError("not a learning plan")
+        connections = fields.pop("connections")
+        return LearningPlan(**fields, **{
+            name: Connection(weights=weights[name], **connections[name])
+            for name in CONNECTIONS
+        })
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise HardwareError(f"{folder}: not a readable learning plan ({error}); write it "
+                            "again with neuroprop learn") from None

@@ -25,7 +25,6 @@ from hardware.onchip.plan import (
     CHOICE_STEP,
     FEEDBACK_STEP,
     HIDDEN_STEP,
-    Q_STEP,
     TRIAL_STEPS,
 )
 from hardware.onchip.selection import Selector
@@ -175,7 +174,7 @@ class _SelectorModel(PyLoihiProcessModel):
         step = _trial_step(self.time_step)
         q = self.q_in.recv()
         trial = (self.time_step - 1) // TRIAL_STEPS
-        if step == Q_STEP and trial < self.params["num_trials"]:
+        if step == CHOICE_STEP and trial < self.params["num_trials"]:
             self.decide(trial, q)
         sending = step == CHOICE_STEP
         self.choice_out.send(self.choice if sending else self.zeros)
