@@ -16,7 +16,6 @@ import numpy as np
 from hardware.errors import HardwareError
 from hardware.onchip import arithmetic as engine
 from hardware.onchip.plan import (
-    CHOICE_PAYLOAD,
     CONNECTIONS,
     SPIKE_STEP,
     TRIAL_STEPS,
@@ -116,15 +115,15 @@ class _FloatTrial:
         action = selector.choose(q)
         reward = float(action == label)
         delta = reward - q[action]
-        feedback = w["feedback"][:, action] * CHOICE_PAYLOAD
         choice = np.zeros(plan.num_classes)
-        choice[action] = CHOICE_PAYLOAD
+        choice[action] = 2 * abs(delta)
+        feedback = w["feedback"] @ choice
         at_action = np.zeros(plan.num_classes)
         at_action[action] = delta
         factors = {
-            "hidden": delta * feedback * (a > 0),
+            "hidden": np.sign(delta) * feedback * (a > 0),
             "output": at_action,
-            "feedback": delta * y1,
+            "feedback": np.sign(delta) * y1,
         }
         pre = {"hidden": x, "output": y1, "feedback": choice}
         for name in CONNECTIONS:
@@ -158,15 +157,16 @@ class _FixedTrial:
         action = selector.choose(q_int * plan.q_scale)
         reward = int(action == label)
         delta = reward * int(plan.reward) - int(q_int[action])
-        choice = np.zeros(plan.num_classes, np.int64)
-        choice[action] = CHOICE_PAYLOAD
-        feedback = _shift(w["feedback"].astype(np.int64) @ choice, plan.feedback.weight_exp)
         at_action = np.zeros(plan.num_classes, np.int64)
         at_action[action] = delta
+        output_factor = engine.factor_fixed(at_action, plan.output.shift)
+        choice = 2 * (output_factor[0] + output_factor[1])
+        feedback = _shift(w["feedback"].astype(np.int64) @ choice, plan.feedback.weight_exp)
+        sign = int(np.sign(delta))
         factors = {
-            "hidden": delta * feedback * (a > 0),
-            "output": at_action,
-            "feedback": delta * y1,
+            "hidden": engine.factor_fixed(sign * feedback * (a > 0), plan.hidden.shift),
+            "output": output_factor,
+            "feedback": engine.factor_fixed(sign * engine.pre_trace_fixed(y1), 0),
         }
         pre = {"hidden": x, "output": y1, "feedback": choice}
         learn_step = (trial + 1) * TRIAL_STEPS
@@ -179,7 +179,7 @@ class _FixedTrial:
             x0 = pre[name] != 0
             x1 = engine.decay_fixed(engine.pre_trace_fixed(pre[name]), steps, X_TAU, x_random)
             x1 = np.clip(x1, 0, engine.TRACE_MAX)
-            y2, y3 = engine.factor_fixed(factors[name], connection.shift)
+            y2, y3 = factors[name]
             y2 = engine.decay_fixed(y2, steps, engine.Y_TAU, y_random)
             y3 = engine.decay_fixed(y3, steps, engine.Y_TAU, y_random)
             w[name] = engine.apply_fixed(w[name], x0, x1, y2, y3, connection.mantissa,

@@ -7,9 +7,9 @@ B2 (H, A) the feedback weights (tied: B2 = W2^T), one trial of BrainProp is::
 
     y1 = relu(W1 x),  q = W2 y1,  s = max_boltzmann(q),  r = [s == label],  d = r - q_s
     phi = B2[:, s],   g = [W1 x > 0]
-    dW2[s, :] = lr d y1           (pre y1,  post factor d at unit s)
-    dW1       = lr (d phi g) x^T  (pre x,   post factor d phi g)
-    dB2[:, s] = lr d y1           (pre onehot(s), post factor d y1: the tied update)
+    dW2[s, :] = lr d y1           (pre y1,         post factor d at unit s)
+    dW1       = lr (d phi g) x^T  (pre x,          post factor d phi g)
+    dB2[:, s] = lr d y1           (pre |d| at s,   post factor sign(d) y1: the tied update)
 
 On the chip each weight matrix is a ``LearningDense`` whose post neurons send the post
 factor as traces y2 = max(f, 0), y3 = max(-f, 0) and whose pre activity is the graded
@@ -18,11 +18,18 @@ spike's x1 trace; the rule is ``m 2^e x0 x1 y2 - m 2^e x0 x1 y3``
 
     step 1  the input's graded spike reaches W1                 (W1's pre spike, tx = 1)
     step 2  hidden neurons fire y1 = relu(a), keep g            (W2's pre spike, tx = 2)
-    step 3  the selector reads q, picks s, gets r, computes d, and sends
-            onehot(s) * CHOICE_PAYLOAD to B2                    (B2's pre spike, tx = 3)
+    step 3  the selector reads q, picks s, gets r, computes d, and sends a graded
+            spike of 2 |d| at unit s to B2                      (B2's pre spike, tx = 3)
             and d to the hidden neurons; its own y traces carry d at unit s
-    step 4  B2's feedback phi reaches the hidden neurons, which send d phi g (for W1)
-            and d y1 (for B2); every LearningDense learns at the end of the step
+    step 4  B2's feedback 2 |d| phi reaches the hidden neurons, which send
+            sign(d) 2 |d| phi g (for W1) and sign(d) y1 (for B2); every LearningDense
+            learns at the end of the step
+
+B2's update is W2's with pre and post swapped: W2 multiplies its pre trace (y1 / 2)
+by its post trace (|d|, sent by the selector), B2 its pre trace (|d|: the choice spike
+2 |d| halved) by its post trace (y1 / 2, sent by the hidden neurons), with the same rule
+constant. So in fixed point both see the same integers, and tied weights stay tied up to
+the rare one-unit trace decays that Lava draws for each matrix separately.
 
 Float (``floating_pt``): the rule constant is 1 and each post neuron multiplies its
 factor by a gain: lr, times 2 / payload for the x1 = payload / 2 convention, times
@@ -66,8 +73,6 @@ INPUT_STEP, HIDDEN_STEP, CHOICE_STEP, FEEDBACK_STEP = 1, 2, 3, 4
 """Within-trial steps (1-based) of the schedule in the module docstring."""
 SPIKE_STEP = {"hidden": INPUT_STEP, "output": HIDDEN_STEP, "feedback": CHOICE_STEP}
 """Each connection's pre spike step tx (its x1 and y traces decay tx steps)."""
-CHOICE_PAYLOAD = 2
-"""The selected unit's graded spike to B2: x1 = 1 in fixed point."""
 X_TAU = Y_TAU
 """x1's decay constant: Lava's own choice for the y traces, so both decay alike."""
 CONNECTIONS = ("hidden", "output", "feedback")
@@ -220,10 +225,10 @@ def plan_learning(
 
 
 def _gain(name: str, learning_rate: float) -> float:
-    """Float factor gain: lr; times 2 for the x1 = pre / 2 of the output connection, or
-    2 / CHOICE_PAYLOAD where the payload enters (hidden: phi arrives as B2[:, s] times it;
-    feedback: its x1 is CHOICE_PAYLOAD / 2); and the decay over tx steps undone."""
-    per_payload = 2.0 if name == "output" else 2.0 / CHOICE_PAYLOAD
+    """Float factor gain: lr; times 2 for the output's pre trace y1 / 2 (the hidden and
+    feedback factors carry 2 |d| from the choice spike, whose half is their |d|); and the
+    decay over tx steps undone."""
+    per_payload = 2.0 if name == "output" else 1.0
     steps = SPIKE_STEP[name]
     return learning_rate * per_payload * math.exp(steps / X_TAU + steps / Y_TAU)
 
@@ -298,17 +303,18 @@ def _fixed_plan(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, weight_headroom: 
         raise HardwareError(f"the reward in Q units ({1 / q_scale:g}) does not fit the chip's "
                             "payload; change the weight headroom")
     delta = 2.0 * reward
-    feedback = CHOICE_PAYLOAD * 0.5 * 254 / weight_headroom
     # weight units per (pre * factor) unit: dW_int = lr d pre phi / scale
     output_rate = lr * q_scale * hidden_scale / scales["output"]
-    hidden_rate = (lr * q_scale * scales["output"] * common["input_scale"]
-                   / (CHOICE_PAYLOAD * scales["hidden"]))
+    output = _fixed_connection(m2, 0, output_rate, delta / 2, 1)
+    # the hidden factor is fb = B2_int 2 mu with mu = |d_int| / 2^k_output (the choice spike)
+    hidden_rate = (lr * q_scale * scales["output"] * common["input_scale"] * 2.0**output.shift
+                   / (2 * scales["hidden"]))
+    typical_feedback = 2 * (TRACE_MAX + 1) / 2 * 254 / weight_headroom / 2
     connections = {
-        "hidden": _fixed_connection(m1, hidden_exp, hidden_rate, delta * feedback / 2, 1),
-        "output": _fixed_connection(m2, 0, output_rate, delta / 2, 1),
-        # pre trace CHOICE_PAYLOAD / 2 = 1 instead of pre / 2: one bit fewer
-        "feedback": _fixed_connection(m2.T.copy(), 0, output_rate,
-                                      delta * PRE_PAYLOAD_MAX / activity_headroom / 2, 0),
+        "hidden": _fixed_connection(m1, hidden_exp, hidden_rate, typical_feedback, 1),
+        "output": output,
+        # W2's update with pre and post swapped: the same constant, the factor unshifted
+        "feedback": replace(output, weights=m2.T.copy(), shift=0),
     }
     return LearningPlan(fixed=True, **connections, weight_scales=scales, q_scale=q_scale,
                         reward=float(reward), hidden_max=float(PRE_PAYLOAD_MAX), **common)

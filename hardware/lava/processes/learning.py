@@ -1,10 +1,11 @@
 """The neurons of an on-chip BrainProp trial (``hardware.onchip.plan`` states the schedule).
 
 ``HiddenLearner``: ReLU neurons that keep their gate, receive the RPE and the attention
-feedback, and send the post factors of the hidden weights (d phi g) and of the feedback
-weights (d y1) as y traces. ``RewardSelector``: the output units' read-out, max-Boltzmann
-selection, the reward from the label and the RPE; it sends the one-hot choice to the
-feedback weights, the RPE to the hidden neurons and the output weights' post factor.
+feedback, and send the post factors of the hidden weights (sign(d) 2|d| phi g) and of the
+feedback weights (sign(d) y1) as y traces. ``RewardSelector``: the output units'
+read-out, max-Boltzmann selection, the reward from the label and the RPE; it sends a
+graded spike of 2 |d| at the chosen unit to the feedback weights, the RPE to the hidden
+neurons and the output weights' post factor.
 Fixed-point models compute the factors with ``hardware.onchip.arithmetic.factor_fixed``;
 float models with the plan's gains.
 """
@@ -21,7 +22,6 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hardware.onchip import arithmetic
 from hardware.onchip.plan import (
-    CHOICE_PAYLOAD,
     CHOICE_STEP,
     FEEDBACK_STEP,
     HIDDEN_STEP,
@@ -81,7 +81,7 @@ class _HiddenModel(PyLoihiProcessModel):
         self.zeros = np.zeros(size, self.dtype)
         self.activity = np.zeros(size, self.dtype)
         self.gate = np.zeros(size, bool)
-        self.rpe = 0
+        self.sign = 0
         self.factors = {name: (self.zeros, self.zeros) for name in ("hidden", "feedback")}
 
     def run_spk(self) -> None:
@@ -93,10 +93,11 @@ class _HiddenModel(PyLoihiProcessModel):
         if step == HIDDEN_STEP:
             self.activity, self.gate = out, a > 0
         if step == CHOICE_STEP:
-            self.rpe = rpe[0]
-            self.factors["feedback"] = self.factor("feedback", self.rpe * self.activity)
+            self.sign = np.sign(rpe[0])
+            self.factors["feedback"] = self.factor(
+                "feedback", self.sign * self.pre_trace(self.activity))
         if step == FEEDBACK_STEP:
-            self.factors["hidden"] = self.factor("hidden", self.rpe * feedback * self.gate)
+            self.factors["hidden"] = self.factor("hidden", self.sign * feedback * self.gate)
         self.s_out.send(out)
         for port_2, port_3, name in ((self.y2_out, self.y3_out, "hidden"),
                                      (self.fy2_out, self.fy3_out, "feedback")):
@@ -125,6 +126,10 @@ class PyHiddenLearnerFixed(_HiddenModel):
     def activate(self, a: np.ndarray) -> np.ndarray:
         return np.clip(a, 0, int(self.params["hidden_max"])).astype(np.int32)
 
+    def pre_trace(self, activity: np.ndarray) -> np.ndarray:
+        """What W2's x1 trace makes of the activity (so that B2 learns W2's update)."""
+        return arithmetic.pre_trace_fixed(activity)
+
     def factor(self, name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y2, y3 = arithmetic.factor_fixed(values.astype(np.int64), self.params[name])
         return y2.astype(np.int32), y3.astype(np.int32)
@@ -148,6 +153,9 @@ class PyHiddenLearnerFloat(_HiddenModel):
 
     def activate(self, a: np.ndarray) -> np.ndarray:
         return np.maximum(a, 0.0)
+
+    def pre_trace(self, activity: np.ndarray) -> np.ndarray:
+        return activity
 
     def factor(self, name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return arithmetic.factor_float(values * self.params[name])
@@ -190,12 +198,12 @@ class _SelectorModel(PyLoihiProcessModel):
         action = self.selector.choose(q_float)
         reward = int(action == int(self.labels[trial]))
         rpe = self.rpe_of(reward, q[action])
-        self.choice = self.zeros.copy()
-        self.choice[action] = CHOICE_PAYLOAD
         self.rpe = np.array([rpe], self.dtype)
         at_action = np.zeros(len(self.zeros), self.dtype)
         at_action[action] = rpe
         self.factors = self.factor(at_action)
+        self.choice = self.zeros.copy()
+        self.choice[action] = self.choice_payload(rpe, self.factors)
         if self.records is None:
             self.records = np.load(p["records_path"], mmap_mode="r+")
         self.records[trial, :-3] = q_float
@@ -218,6 +226,10 @@ class PyRewardSelectorFixed(_SelectorModel):
     def rpe_of(self, reward: int, q_action: int) -> int:
         return reward * int(self.params["reward"]) - int(q_action)
 
+    def choice_payload(self, rpe: int, factors: tuple[np.ndarray, np.ndarray]) -> int:
+        """2 |d| as the output factor holds it: B2's x1 is W2's post trace."""
+        return int(2 * (factors[0].sum() + factors[1].sum()))
+
     def factor(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y2, y3 = arithmetic.factor_fixed(values.astype(np.int64), self.params["output"])
         return y2.astype(np.int32), y3.astype(np.int32)
@@ -238,6 +250,9 @@ class PyRewardSelectorFloat(_SelectorModel):
 
     def rpe_of(self, reward: int, q_action: float) -> float:
         return float(reward) - float(q_action)
+
+    def choice_payload(self, rpe: float, factors: tuple[np.ndarray, np.ndarray]) -> float:
+        return 2 * abs(rpe)
 
     def factor(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return arithmetic.factor_float(values * self.params["output"])
