@@ -242,6 +242,8 @@ def _write_run(net: HardwareNetwork, plan: LearningPlan, out: Path,
 
 
 def _plot(path: Path, trials: Trials, per_epoch: int, before: dict, after: dict) -> None:
+    """Reward rate over trials (moving mean; epochs marked) and test accuracy before and
+    after, per class group, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,16 +252,23 @@ def _plot(path: Path, trials: Trials, per_epoch: int, before: dict, after: dict)
     rewards = trials.rewards
     window = max(1, min(100, len(rewards) // 10))
     rate = np.convolve(rewards, np.ones(window) / window, mode="valid")
-    figure, axes = plt.subplots(figsize=(7, 3.5))
-    axes.plot(np.arange(window, len(rewards) + 1), rate, label=f"reward rate ({window} trials)")
+    figure, (curve, bars) = plt.subplots(1, 2, figsize=(10, 3.6),
+                                         gridspec_kw={"width_ratios": [2.2, 1]})
+    curve.plot(np.arange(window, len(rewards) + 1), rate, label=f"reward rate ({window} trials)")
     for boundary in range(per_epoch, len(rewards), per_epoch):
-        axes.axvline(boundary, color="0.85", linewidth=0.8)
-    axes.axhline(before["all"], color="C1", linestyle=":", label=f"test before {before['all']:.3f}")
-    axes.axhline(after["all"], color="C2", linestyle="--", label=f"test after {after['all']:.3f}")
-    axes.set_xlabel("trial")
-    axes.set_ylabel("reward rate / accuracy")
-    axes.set_ylim(0, 1.02)
-    axes.legend(loc="lower right", fontsize=8)
+        curve.axvline(boundary, color="0.85", linewidth=0.8)
+    curve.set_xlabel("trial")
+    curve.set_ylabel("reward rate")
+    curve.set_ylim(0, 1.02)
+    curve.legend(loc="lower right", fontsize=8)
+    groups = list(after)
+    positions = np.arange(len(groups))
+    bars.bar(positions - 0.2, [before[g] for g in groups], 0.4, label="before", color="C1")
+    bars.bar(positions + 0.2, [after[g] for g in groups], 0.4, label="after", color="C2")
+    bars.set_xticks(positions, [g.replace("_classes", "").replace("_", " ") for g in groups])
+    bars.set_ylabel("test accuracy")
+    bars.set_ylim(0, 1.02)
+    bars.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
