@@ -5,9 +5,14 @@ A run directory holds::
     config.yaml        the resolved experiment configuration
     checkpoint.pt      the latest epoch's full state (weights, optimizer, RNGs, history)
     best.pt            the weights of the epoch with the best validation accuracy
-    metrics.jsonl      one JSON line per epoch, then one for the final test evaluation
+    metrics.jsonl      one JSON line per epoch (with ``elapsed_seconds``, the training and
+                       validation seconds so far), then one for the final test evaluation
+                       (with ``time_to_accuracy``, as in summary.json)
     learning_curve.png validation accuracy per epoch
-    summary.json       the run's result (test accuracy measured once, on the best weights)
+    summary.json       the run's result (test accuracy measured once, on the best weights;
+                       ``time_to_accuracy``: per threshold of ``training.time_to_accuracy``,
+                       the first epoch whose validation accuracy reached it and the seconds
+                       until then, null if none did)
 
 The test set is evaluated exactly once, at the end, on the weights selected by
 validation accuracy (the reference code selected on the test set; we do not).
@@ -46,7 +51,7 @@ from neuroprop.training.checkpoint import (
     write_json,
 )
 from neuroprop.training.lock import run_lock
-from neuroprop.training.metrics import write_history
+from neuroprop.training.metrics import time_to_accuracy, write_history
 from neuroprop.training.plot import plot_learning_curves
 
 CHECKPOINT = "checkpoint.pt"
@@ -156,12 +161,12 @@ def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
            "lr": exp.optimizer.param_groups[0]["lr"],
            "train_reward_rate": reward / max(count, 1),
            "train_loss": loss / max(count, 1),
-           "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size)}
-    if cfg.monitor_test:
+           "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size),
+           "train_seconds": train_seconds,
+           "seconds": time.perf_counter() - start}
+    if cfg.monitor_test:  # for plots only: not part of the epoch's seconds
         row["test_accuracy_monitor"] = accuracy(exp.network, exp.dataset.test,
                                                 cfg.eval_batch_size)
-    row["train_seconds"] = train_seconds
-    row["seconds"] = time.perf_counter() - start
     return row
 
 
@@ -302,8 +307,9 @@ class Trainer:
                 state["since_best"] += 1
             if exp.scheduler is not None:
                 exp.scheduler.step()
-            state["history"].append(row)
             state["train_seconds"] += row["seconds"]
+            row["elapsed_seconds"] = state["train_seconds"]
+            state["history"].append(row)
             save_checkpoint(checkpoint_path, {
                 "model": exp.network.state_dict(), "network": exp.spec.to_dict(),
                 "optimizer": exp.optimizer.state_dict(),
@@ -351,6 +357,8 @@ class Trainer:
             "seconds_per_epoch": state["train_seconds"] / epochs if epochs else None,
             "train_reward_rate": state["history"][-1]["train_reward_rate"] if epochs else None,
             "parameters": sum(p.numel() for p in exp.network.parameters()),
+            "time_to_accuracy": time_to_accuracy(state["history"],
+                                                 self.config.training.time_to_accuracy),
             "run_dir": str(self.run_dir),
         }
 
@@ -358,8 +366,10 @@ class Trainer:
         best = load_checkpoint(self.run_dir / BEST)
         exp.network.load_state_dict(best["model"])
         test = accuracy(exp.network, exp.dataset.test, self.config.training.eval_batch_size)
-        history = state["history"] + [{"event": "test", "best_epoch": state["best_epoch"],
-                                       "test_accuracy": test}]
+        history = state["history"] + [{
+            "event": "test", "best_epoch": state["best_epoch"], "test_accuracy": test,
+            "time_to_accuracy": time_to_accuracy(state["history"],
+                                                 self.config.training.time_to_accuracy)}]
         write_history(self.run_dir / METRICS, history)
         plot_learning_curves({f"{exp.rule.name} ({exp.dataset.name})": self.run_dir},
                              self.run_dir / CURVE)
