@@ -33,12 +33,13 @@ import yaml
 from tqdm import tqdm
 
 from neuroprop.config import ExperimentConfig, OptimizerConfig
-from neuroprop.data import Dataset, Split, load_dataset
+from neuroprop.data import Dataset, Split, dataset_shape, load_dataset
 from neuroprop.errors import DivergedError, NeuropropError
 from neuroprop.network.network import Network
 from neuroprop.network.spec import NetworkSpec, parse_network
 from neuroprop.rules import (
     LearningRule,
+    RuleOptions,
     check_substrate,
     make_rule,
     needs_feedback,
@@ -81,6 +82,21 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> to
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def _network_and_rule(config: ExperimentConfig, input_shape: tuple[int, int, int],
+                      num_classes: int) -> tuple[NetworkSpec, RuleOptions]:
+    spec = parse_network(config.network, input_shape, num_classes)
+    options = rule_options_from_config(config.rule)
+    check_substrate(options, spec.substrate)
+    return spec, options
+
+
+def check_experiment(config: ExperimentConfig) -> None:
+    """Refuse, with one line, what ``build_experiment`` would refuse in the config itself
+    (dataset name, network for the dataset's shape, rule and substrate), without loading
+    any data."""
+    _network_and_rule(config, *dataset_shape(config.dataset.name))
+
+
 def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = None) -> Experiment:
     """Seed the RNGs and build the experiment that ``config`` describes."""
     seed_everything(config.training.seed)
@@ -98,9 +114,7 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
         if len(getattr(dataset, split)) == 0:
             raise NeuropropError(f"dataset {dataset.name}: the {split} split has no samples; "
                                  f"{fix}")
-    spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
-    options = rule_options_from_config(config.rule)
-    check_substrate(options, spec.substrate)
+    spec, options = _network_and_rule(config, dataset.input_shape, dataset.num_classes)
     rule = make_rule(options)
     network = Network(spec, feedback=needs_feedback(options))
     optimizer = make_optimizer([p for p in network.parameters() if p.requires_grad],
