@@ -254,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroprop: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("neuroprop: interrupted; a training run continues with --resume", file=sys.stderr)
+        print("neuroprop: interrupted; a training run continues with --resume, a sweep when "
+              "the same command runs again", file=sys.stderr)
         return 130
     return 0
 
