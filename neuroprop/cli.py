@@ -1,4 +1,4 @@
-"""The ``neuroprop`` command line: train, evaluate, plot, export, run.
+"""The ``neuroprop`` command line: train, sweep, evaluate, plot, export, run.
 
 Every user-facing problem ends as one line ``neuroprop: error: ...`` and exit code 2.
 """
@@ -53,6 +53,24 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"of {summary['epochs']}, validation accuracy {summary['val_accuracy']:.4f}, "
           f"test accuracy {summary['test_accuracy']:.4f}, "
           f"{summary['seconds_per_epoch']:.2f} s/epoch  ({run_dir / 'summary.json'})")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from neuroprop.sweep.plan import plan_sweep
+    from neuroprop.sweep.sweep import run_sweep
+
+    plan = plan_sweep(args.config, args.overrides, args.seeds, args.grid)
+    out = args.out if args.out is not None else Path("sweeps") / Path(args.config).stem
+    summary, table = run_sweep(plan, out, address=args.address, workers=args.workers,
+                               data_dir=args.data_dir,
+                               progress=False if args.no_progress else None)
+    print(table, end="")
+    print(f"written to {out}/summary.md, summary.json, runs.jsonl and curves.png",
+          file=sys.stderr)
+    if summary["failed"]:
+        raise NeuropropError(f"{summary['failed']} of {summary['runs']} runs failed, each "
+                             f"named with its error in {out}/summary.md; fix the cause and "
+                             "run the same command again (finished runs are kept)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -177,6 +195,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
+    sweep = sub.add_parser("sweep", help="seeds x grid values, each an ordinary run, on Ray "
+                           "(local, or a cluster with --address); mean (sd) table")
+    sweep.add_argument("config", type=Path, help="experiment YAML, e.g. configs/mnist_dense.yaml")
+    sweep.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="overrides for every run (before the options)")
+    sweep.add_argument("--seeds", default="0-9", help="seeds: 0-9 (default), 3, or 0,2,5-7")
+    sweep.add_argument("--grid", nargs="+", action="extend", default=[], metavar="key=v1,v2",
+                       help="the values of a key to sweep; several keys: every combination")
+    sweep.add_argument("--address", help="HOST:PORT of a running Ray cluster's head "
+                       "(default: a local Ray started for the sweep)")
+    sweep.add_argument("--workers", type=int, help="runs at once (default: this machine's "
+                       "CPUs for a local Ray; every free CPU of a cluster)")
+    sweep.add_argument("--out", type=Path, help="the sweep directory (default: "
+                       "sweeps/<config name>); the same command again resumes it")
+    sweep.add_argument("--data-dir", help="dataset folder (on a cluster: the same path on "
+                       "every node)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
+
     evaluate = sub.add_parser("evaluate", help="re-score a saved run on validation and test")
     evaluate.add_argument("run_dir", type=Path)
     evaluate.add_argument("--data-dir")
@@ -268,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuroprop: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("neuroprop: interrupted; a training run continues with --resume", file=sys.stderr)
+        print("neuroprop: interrupted; a training run continues with --resume, a sweep when "
+              "the same command runs again", file=sys.stderr)
         return 130
     return 0
 

@@ -8,7 +8,8 @@ a learning-rate schedule and training settings::
     rule: brainprop            # or ebp, or {name: brainprop, epsilon: 0.02, ...}
     optimizer: {name: sgd, lr: 0.1, momentum: 0.0, weight_decay: 0.0}
     schedule: {halve_every: 100}
-    training: {batch_size: 128, max_epochs: 500, patience: 45, min_delta: 0.001, seed: 0}
+    training: {batch_size: 128, max_epochs: 500, patience: 45, min_delta: 0.001, seed: 0,
+               time_to_accuracy: [0.9, 0.95, 0.98]}
 
 The ``network`` and ``rule`` sections are validated by ``neuroprop.network.spec``
 and ``neuroprop.rules`` once the dataset's input shape is known; the rest here.
@@ -64,6 +65,8 @@ class TrainingConfig:
     seed: int = 0
     monitor_test: bool = False
     eval_batch_size: int = 1000
+    time_to_accuracy: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.98])
+    """Validation accuracies whose first epoch and seconds are reported (a number or a list)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,16 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
-    """Validate ``value`` against a simple annotation (int, float, str, bool, X | None)."""
+    """Validate ``value`` against a simple annotation (int, float, str, bool, X | None,
+    list[X], where one X stands for a list of one)."""
     args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is list:
+        items = value if isinstance(value, list) else [value]
+        try:
+            return [_check_type(item, args[0], where) for item in items]
+        except NeuropropError:
+            raise NeuropropError(f"{where}: expected a {args[0].__name__} or a list of them "
+                                 f"([] for none), got {value!r}") from None
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         if value is None and type(None) in args:
             return None
@@ -143,6 +154,8 @@ def _check_values(config: ExperimentConfig) -> None:
         (config.training.patience is None or config.training.patience > 0,
          "training.patience", "a positive integer or null"),
         (config.training.min_delta >= 0, "training.min_delta", "a number >= 0"),
+        (all(0 < t <= 1 for t in config.training.time_to_accuracy),
+         "training.time_to_accuracy", "accuracies in (0, 1], e.g. [0.9, 0.98]"),
     ]
     for ok, key, expected in checks:
         if not ok:

@@ -56,6 +56,18 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     return Path(data_dir).expanduser()
 
 
+def _spec(name: str) -> _Spec:
+    if name not in _SPECS:
+        raise NeuropropError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return _SPECS[name]
+
+
+def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
+    """The input shape (C, H, W) and the number of classes of ``name``, without loading it."""
+    spec = _spec(name)
+    return spec.input_shape, spec.num_classes
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, val_fraction: float = 0.1,
                  seed: int = 0, download: bool = True, limit: int | None = None,
                  classes: list[int] | None = None) -> Dataset:
@@ -67,15 +79,13 @@ def load_dataset(name: str, data_dir: str | Path | None = None, val_fraction: fl
     ``classes`` keeps only samples of those labels in every split (the net keeps one
     output per class of the dataset).
     """
-    if name not in _SPECS:
-        raise NeuropropError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    spec = _spec(name)
     if not 0.0 <= val_fraction < 1.0:
         raise NeuropropError(f"val_fraction must be in [0, 1), got {val_fraction}; "
                              "e.g. 0.1 holds out 10 % of the training data")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                               or limit < 1):
         raise NeuropropError(f"limit must be a positive integer or None, got {limit!r}")
-    spec = _SPECS[name]
     raw = spec.loader(resolve_data_dir(data_dir) / name, download)
     train, val = stratified_holdout(raw.train_y, val_fraction, seed)
     train = random_subset(train, limit, (seed, 1))

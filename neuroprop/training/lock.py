@@ -1,4 +1,4 @@
-"""One process per run directory: an exclusive advisory lock on ``RUN_DIR/.lock``.
+"""One process per run (or sweep) directory: an exclusive advisory lock on ``DIR/.lock``.
 
 ``flock`` is released by the kernel when the holder exits, killed or not, so a stale lock
 never blocks a later ``--resume``. A second ``neuroprop train`` on the same directory stops
@@ -19,14 +19,15 @@ LOCK = ".lock"
 
 
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the lock of ``run_dir`` (created if needed) for the ``with`` block."""
+def run_lock(run_dir: Path, kind: str = "run", option: str = "--run-dir") -> Iterator[None]:
+    """Hold the lock of ``run_dir`` (created if needed) for the ``with`` block; errors name
+    it as a ``kind`` directory and the ``option`` that chooses another."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         handle = open(run_dir / LOCK, "a+")  # held, and closed, by the with block below
     except OSError as error:
-        raise NeuropropError(f"{run_dir}: cannot use it as a run directory "
-                             f"({error.strerror}); choose another --run-dir") from None
+        raise NeuropropError(f"{run_dir}: cannot use it as a {kind} directory "
+                             f"({error.strerror}); choose another {option}") from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -34,7 +35,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise NeuropropError(f"{run_dir} is in use by {holder}; wait for it to finish or "
-                                 "choose another --run-dir") from None
+                                 f"choose another {option}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"neuroprop process {os.getpid()}")

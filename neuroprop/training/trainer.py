@@ -5,9 +5,14 @@ A run directory holds::
     config.yaml        the resolved experiment configuration
     checkpoint.pt      the latest epoch's full state (weights, optimizer, RNGs, history)
     best.pt            the weights of the epoch with the best validation accuracy
-    metrics.jsonl      one JSON line per epoch, then one for the final test evaluation
+    metrics.jsonl      one JSON line per epoch (with ``elapsed_seconds``, the training and
+                       validation seconds so far), then one for the final test evaluation
+                       (with ``time_to_accuracy``, as in summary.json)
     learning_curve.png validation accuracy per epoch
-    summary.json       the run's result (test accuracy measured once, on the best weights)
+    summary.json       the run's result (test accuracy measured once, on the best weights;
+                       ``time_to_accuracy``: per threshold of ``training.time_to_accuracy``,
+                       the first epoch whose validation accuracy reached it and the seconds
+                       until then, null if none did)
 
 The test set is evaluated exactly once, at the end, on the weights selected by
 validation accuracy (the reference code selected on the test set; we do not).
@@ -28,12 +33,13 @@ import yaml
 from tqdm import tqdm
 
 from neuroprop.config import ExperimentConfig, OptimizerConfig
-from neuroprop.data import Dataset, Split, load_dataset
+from neuroprop.data import Dataset, Split, dataset_shape, load_dataset
 from neuroprop.errors import DivergedError, NeuropropError
 from neuroprop.network.network import Network
 from neuroprop.network.spec import NetworkSpec, parse_network
 from neuroprop.rules import (
     LearningRule,
+    RuleOptions,
     check_substrate,
     make_rule,
     needs_feedback,
@@ -46,7 +52,7 @@ from neuroprop.training.checkpoint import (
     write_json,
 )
 from neuroprop.training.lock import run_lock
-from neuroprop.training.metrics import write_history
+from neuroprop.training.metrics import time_to_accuracy, write_history
 from neuroprop.training.plot import plot_learning_curves
 
 CHECKPOINT = "checkpoint.pt"
@@ -76,6 +82,21 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> to
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def _network_and_rule(config: ExperimentConfig, input_shape: tuple[int, int, int],
+                      num_classes: int) -> tuple[NetworkSpec, RuleOptions]:
+    spec = parse_network(config.network, input_shape, num_classes)
+    options = rule_options_from_config(config.rule)
+    check_substrate(options, spec.substrate)
+    return spec, options
+
+
+def check_experiment(config: ExperimentConfig) -> None:
+    """Refuse, with one line, what ``build_experiment`` would refuse in the config itself
+    (dataset name, network for the dataset's shape, rule and substrate), without loading
+    any data."""
+    _network_and_rule(config, *dataset_shape(config.dataset.name))
+
+
 def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = None) -> Experiment:
     """Seed the RNGs and build the experiment that ``config`` describes."""
     seed_everything(config.training.seed)
@@ -94,9 +115,7 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
         if len(getattr(dataset, split)) == 0:
             raise NeuropropError(f"dataset {dataset.name}: the {split} split has no samples; "
                                  f"{fix}")
-    spec = parse_network(config.network, dataset.input_shape, dataset.num_classes)
-    options = rule_options_from_config(config.rule)
-    check_substrate(options, spec.substrate)
+    spec, options = _network_and_rule(config, dataset.input_shape, dataset.num_classes)
     rule = make_rule(options)
     network = Network(spec, feedback=needs_feedback(options))
     optimizer = make_optimizer([p for p in network.parameters() if p.requires_grad],
@@ -157,12 +176,12 @@ def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
            "lr": exp.optimizer.param_groups[0]["lr"],
            "train_reward_rate": reward / max(count, 1),
            "train_loss": loss / max(count, 1),
-           "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size)}
-    if cfg.monitor_test:
+           "val_accuracy": accuracy(exp.network, exp.dataset.val, cfg.eval_batch_size),
+           "train_seconds": train_seconds,
+           "seconds": time.perf_counter() - start}
+    if cfg.monitor_test:  # for plots only: not part of the epoch's seconds
         row["test_accuracy_monitor"] = accuracy(exp.network, exp.dataset.test,
                                                 cfg.eval_batch_size)
-    row["train_seconds"] = train_seconds
-    row["seconds"] = time.perf_counter() - start
     return row
 
 
@@ -303,8 +322,9 @@ class Trainer:
                 state["since_best"] += 1
             if exp.scheduler is not None:
                 exp.scheduler.step()
-            state["history"].append(row)
             state["train_seconds"] += row["seconds"]
+            row["elapsed_seconds"] = state["train_seconds"]
+            state["history"].append(row)
             save_checkpoint(checkpoint_path, {
                 "model": exp.network.state_dict(), "network": exp.spec.to_dict(),
                 "optimizer": exp.optimizer.state_dict(),
@@ -352,6 +372,8 @@ class Trainer:
             "seconds_per_epoch": state["train_seconds"] / epochs if epochs else None,
             "train_reward_rate": state["history"][-1]["train_reward_rate"] if epochs else None,
             "parameters": sum(p.numel() for p in exp.network.parameters()),
+            "time_to_accuracy": time_to_accuracy(state["history"],
+                                                 self.config.training.time_to_accuracy),
             "run_dir": str(self.run_dir),
         }
 
@@ -359,8 +381,10 @@ class Trainer:
         best = load_checkpoint(self.run_dir / BEST)
         exp.network.load_state_dict(best["model"])
         test = accuracy(exp.network, exp.dataset.test, self.config.training.eval_batch_size)
-        history = state["history"] + [{"event": "test", "best_epoch": state["best_epoch"],
-                                       "test_accuracy": test}]
+        history = state["history"] + [{
+            "event": "test", "best_epoch": state["best_epoch"], "test_accuracy": test,
+            "time_to_accuracy": time_to_accuracy(state["history"],
+                                                 self.config.training.time_to_accuracy)}]
         write_history(self.run_dir / METRICS, history)
         plot_learning_curves({f"{exp.rule.name} ({exp.dataset.name})": self.run_dir},
                              self.run_dir / CURVE)

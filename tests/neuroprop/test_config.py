@@ -41,6 +41,16 @@ def test_ints_are_accepted_where_floats_are_expected():
     assert config_from_dict({"network": NET, "optimizer": {"lr": 1}}).optimizer.lr == 1.0
 
 
+def test_time_to_accuracy_takes_one_threshold_or_a_list():
+    def thresholds(value):
+        return config_from_dict({"network": NET,
+                                 "training": {"time_to_accuracy": value}}).training
+    assert thresholds(0.98).time_to_accuracy == [0.98]
+    assert thresholds([0.9, 1]).time_to_accuracy == [0.9, 1.0]
+    assert thresholds([]).time_to_accuracy == []
+    assert load_config().training.time_to_accuracy == [0.9, 0.95, 0.98]
+
+
 @pytest.mark.parametrize(("raw", "message"), [
     ({"network": NET, "optimiser": {}}, "optimiser: unknown key; valid keys are"),
     ({"network": NET, "optimizer": {"lr": "fast"}}, "optimizer.lr: expected float, got 'fast'"),
@@ -52,6 +62,10 @@ def test_ints_are_accepted_where_floats_are_expected():
     ({"network": NET, "training": "fast"}, "training: expected a mapping"),
     ({"network": NET, "dataset": {"classes": [1, 1]}}, "dataset.classes: expected null or a"),
     ({"network": NET, "dataset": {"classes": "0-4"}}, "dataset.classes: expected null or a"),
+    ({"network": NET, "training": {"time_to_accuracy": [0.5, 0]}},
+     "training.time_to_accuracy: expected accuracies in"),
+    ({"network": NET, "training": {"time_to_accuracy": None}},
+     "training.time_to_accuracy: expected a float or a list"),
     ({}, "network: missing"),
 ])
 def test_bad_configs_get_one_line_naming_the_key(raw, message):

@@ -1,5 +1,6 @@
 """The trainer end to end on the embedded digits: accuracy, resume, divergence, bad input."""
 
+import itertools
 import json
 import os
 import signal
@@ -268,4 +269,41 @@ def test_monitor_test_logs_test_accuracy_per_epoch(tmp_path):
     epochs = [row for row in rows if row["event"] == "epoch"]
     assert len(epochs) == 2 and all(0 <= row["test_accuracy_monitor"] <= 1 for row in epochs)
     assert rows[-1] == {"event": "test", "best_epoch": summary["best_epoch"],
-                        "test_accuracy": summary["test_accuracy"]}
+                        "test_accuracy": summary["test_accuracy"],
+                        "time_to_accuracy": summary["time_to_accuracy"]}
+
+
+def test_time_to_accuracy_is_the_first_epoch_at_each_threshold_and_its_seconds(tmp_path):
+    """One threshold the run reaches, one it cannot (1.0 within 3 epochs), one given twice."""
+    run = tmp_path / "run"
+    config = load_config(overrides=["training.max_epochs=3", "training.patience=null",
+                                    "training.time_to_accuracy=[0.3, 1.0, 0.3]"])
+    summary = Trainer(config, run, progress=False).run()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [row for row in rows if row["event"] == "epoch"]
+    elapsed = list(itertools.accumulate(row["seconds"] for row in epochs))
+    assert [row["elapsed_seconds"] for row in epochs] == pytest.approx(elapsed)
+    assert all(row["train_seconds"] < row["seconds"] for row in epochs)
+    first = next(row for row in epochs if row["val_accuracy"] >= 0.3)
+    assert max(row["val_accuracy"] for row in epochs) < 1.0
+    reached = {"threshold": 0.3, "epoch": first["epoch"],
+               "seconds": pytest.approx(first["elapsed_seconds"])}
+    assert summary["time_to_accuracy"] == [reached,
+                                           {"threshold": 1.0, "epoch": None, "seconds": None},
+                                           reached]
+    assert json.loads((run / "summary.json").read_text())["time_to_accuracy"] == (
+        summary["time_to_accuracy"])
+    assert rows[-1]["time_to_accuracy"] == summary["time_to_accuracy"]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("[0.9, 1.5]", "training.time_to_accuracy: expected accuracies in (0, 1], e.g. "
+                   "[0.9, 0.98], got [0.9, 1.5]"),
+    ("fast", "training.time_to_accuracy: expected a float or a list of them ([] for none), "
+             "got 'fast'"),
+])
+def test_bad_time_to_accuracy_is_one_line(tmp_path, capsys, value, message):
+    argv = ["train", "--run-dir", str(tmp_path / "run"), f"training.time_to_accuracy={value}"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"neuroprop: error: {message}"
+    assert not (tmp_path / "run").exists()
