@@ -4,6 +4,6 @@ See docs/datasets.md for folder layouts, downloads and the validation-split poli
 """
 
 from neuroprop.data.dataset import Dataset, Split
-from neuroprop.data.registry import DATASETS, load_dataset, resolve_data_dir
+from neuroprop.data.registry import DATASETS, dataset_shape, load_dataset, resolve_data_dir
 
-__all__ = ["DATASETS", "Dataset", "Split", "load_dataset", "resolve_data_dir"]
+__all__ = ["DATASETS", "Dataset", "Split", "dataset_shape", "load_dataset", "resolve_data_dir"]

@@ -49,6 +49,13 @@ _SPECS: dict[str, _Spec] = {
 DATASETS: tuple[str, ...] = tuple(_SPECS)
 
 
+def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
+    """(input_shape (C, H, W), num_classes) of a dataset, without loading it."""
+    if name not in _SPECS:
+        raise NeuropropError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return _SPECS[name].input_shape, _SPECS[name].num_classes
+
+
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     """The data folder: ``data_dir`` if given, else $NEUROPROP_DATA_DIR if set, else ./data."""
     if data_dir is None or str(data_dir) == "":
