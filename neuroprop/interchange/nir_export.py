@@ -85,15 +85,17 @@ def network_graph(network: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
                         metadata=metadata)
 
 
-def export_nir(run_dir: Path, out: Path | None = None, dt: float = DEFAULT_DT,
+def export_nir(run_dir: Path, out: Path | None = None, dt: float | None = None,
                data_dir: str | Path | None = None) -> tuple[Path, str]:
-    """Write the best weights of ``run_dir`` as a NIR file (default RUN_DIR/network.nir);
-    return its path and a one-line-per-node report."""
+    """Write the best weights of ``run_dir`` as a NIR file (default RUN_DIR/network.nir)
+    with time constants for steps of ``dt`` s (default ``DEFAULT_DT``); return its path
+    and a one-line-per-node report."""
     exp = load_trained(Path(run_dir), data_dir=data_dir)
+    dt = DEFAULT_DT if dt is None else dt
     graph = network_graph(exp.network, dt)
     out = Path(out) if out is not None else Path(run_dir) / NIR_FILE
     write_graph(out, graph)
-    return out, render(graph)
+    return out, f"{render(graph)}\ndt = {dt:g} s per step, T = {exp.spec.timesteps}"
 
 
 def render(graph: nir.NIRGraph) -> str:
