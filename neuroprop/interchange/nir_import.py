@@ -17,7 +17,8 @@ A graph that ends in spiking neurons (snnTorch's usual spike-count output) is re
 neuroprop reads Q-values from a non-spiking read-out, and a spike count is not one.
 
 The input: an Input node of shape (C, H, W) or the flat (C*H*W,) of a dataset
-(``--dataset``, or the only dataset whose input size and class count fit). The trial
+(``--dataset``, or the only dataset whose input size and class count fit), possibly
+behind a batch axis of 1 (norse's ``to_nir`` writes the sample data's shape). The trial
 length T and the time step dt are not part of NIR: T is ``--timesteps`` (else the
 graph's ``timesteps`` metadata, which neuroprop writes, else 16); dt is ``--dt`` (else
 the graph's ``dt`` metadata, else 1e-4 s, snnTorch's). The input encoding is constant
@@ -57,7 +58,7 @@ from neuroprop.interchange.neurons import (
 )
 from neuroprop.interchange.nir_file import metadata_number, metadata_text, read_graph
 from neuroprop.network import FeedbackOptions, Network, parse_network
-from neuroprop.network.spec import DEFAULT_TIMESTEPS, ENCODINGS
+from neuroprop.network.spec import DEFAULT_TIMESTEPS, ENCODINGS, NetworkSpec
 from neuroprop.training.checkpoint import atomic_write_text, save_checkpoint, write_json
 from neuroprop.training.trainer import BEST, CONFIG
 
@@ -89,7 +90,10 @@ def graph_to_network(graph: nir.NIRGraph, dataset: str | None = None,
     classes = _output_units(chain)
     dataset = _dataset(dataset, graph_input, classes)
     shape: tuple[int, ...] = dataset_shape(dataset)[0]
-    if graph_input not in (shape, (math.prod(shape),)):
+    fits = (shape, (math.prod(shape),))
+    if graph_input not in fits and graph_input[:1] == (1,) and graph_input[1:] in fits:
+        graph_input = graph_input[1:]  # a batch axis of 1 (norse's to_nir writes one)
+    if graph_input not in fits:
         raise NeuropropError(f"node {input_name!r} (Input): shape {list(graph_input)} fits "
                              f"neither {dataset}'s samples {list(shape)} nor their flat size "
                              f"[{math.prod(shape)}] (a batch axis in the graph? snnTorch: "
@@ -102,9 +106,10 @@ def graph_to_network(graph: nir.NIRGraph, dataset: str | None = None,
     while position < len(chain):
         name, node = chain[position]
         if isinstance(node, nir.Flatten):
-            if len(shape) > 1:
+            flat = len(shape) == 1
+            if not flat:
                 raw_layers.append({"type": "flatten"})
-            imported.layers.append({"nodes": [name], "layer": "flatten"})
+            imported.layers.append({"nodes": [name], "layer": None if flat else "flatten"})
             shape = _flatten(name, node, shape)
             position += 1
             continue
@@ -159,6 +164,7 @@ def import_nir(path: Path, out: Path, dataset: str | None = None,
     imported = graph_to_network(read_graph(path), dataset, timesteps, dt)
     input_shape, classes = dataset_shape(imported.dataset)
     spec = parse_network(imported.network, input_shape, classes)
+    _number_layers(imported.layers, spec)
     network = Network(spec, FeedbackOptions("tied", learn=True)).eval()
     weight_layers = [layer for layer in network.layers if hasattr(layer, "weight")]
     with torch.no_grad():
@@ -189,17 +195,34 @@ def import_nir(path: Path, out: Path, dataset: str | None = None,
 def render(record: dict[str, Any]) -> str:
     """One line per layer: the nodes it came from and its neuron."""
     lines = [f"{record['dataset']}, T = {record['timesteps']}, dt = {record['dt']:g} s"]
-    for index, layer in enumerate(record["layers"]):
+    for layer in record["layers"]:
         nodes = " + ".join(repr(name) for name in layer["nodes"])
-        neuron = layer.get("neuron")
+        if layer["layer"] is None:
+            lines.append(f"  {'(no layer)':<25} <- {nodes}: flattens a flat input")
+            continue
         text = ""
+        neuron = layer.get("neuron")
         if neuron is not None:
             params = ", ".join(f"{k} {v:g}" for k, v in neuron.items() if k != "kind")
-            text = f" {neuron['kind']} ({params})"
+            text = f": {neuron['kind']} ({params})"
             if layer["gain"] != 1.0:
                 text += f", weights x {layer['gain']:g}"
-        lines.append(f"  layers[{index}] {layer['layer']:<8} <- {nodes}{text}")
+        where = f"network.layers[{layer['index']}] {layer['layer']}"
+        lines.append(f"  {where:<25} <- {nodes}{text}")
     return "\n".join(lines)
+
+
+def _number_layers(records: list[dict[str, Any]], spec: NetworkSpec) -> None:
+    """Give each record the index of its layer in ``spec`` (which may hold a flatten the
+    graph did not: ``parse_network`` inserts one before a dense layer on spatial input)."""
+    index = 0
+    for record in records:
+        if record["layer"] is None:
+            continue
+        while spec.layers[index].type != record["layer"]:
+            index += 1
+        record["index"] = index
+        index += 1
 
 
 def _chain(graph: nir.NIRGraph) -> tuple[str, list[tuple[str, nir.NIRNode]]]:
