@@ -74,6 +74,7 @@ NO_LEAK_MIN_STEPS = 2.0**24
 """tau_mem / dt at and above which a membrane reads as leak-free (dv = 0)."""
 
 SIGNIFICANT_DIGITS = 12
+V_LEAK = "a constant drive, which neuroprop's neurons (bias-free) lack"
 
 HIDDEN_NODES: tuple[type, ...] = (nir.CubaLIF, nir.LIF, nir.IF)
 """NIR neurons that import as a hidden ``lif`` layer."""
@@ -123,24 +124,24 @@ def neuron_from_nir(name: str, node: nir.NIRNode, size: int, dt: float) -> Impor
     module docstring); one-line errors name the node."""
     kind = type(node).__name__
     params = _Params(name, kind, node, size)
-    rounded = params.rounded
-    params.zero("v_leak", "a constant drive, which neuroprop's neurons (bias-free) lack")
-    if isinstance(node, nir.IF):
+    if isinstance(node, nir.IF):  # no leak, so no v_leak
         du, dv, gain = 1.0, 0.0, dt * params.positive("r")
     elif isinstance(node, nir.LIF | nir.LI):
+        params.zero("v_leak", V_LEAK)
         du = 1.0
-        dv, gain = _membrane(params, params.positive("tau", allow_inf=True), dt)
+        dv, gain = _membrane(params, "tau", dt)
     else:
+        params.zero("v_leak", V_LEAK)
         tau_syn = params.positive("tau_syn")
-        du = rounded(dt / tau_syn)
+        du = params.rounded(dt / tau_syn)
         if not DU_MIN <= du <= 1.0:
             raise NeuropropError(
                 f"node {name!r} ({kind}): tau_syn = {tau_syn:g} s gives a current decay "
                 f"du = dt / tau_syn = {du:g} per step (dt = {dt:g} s), outside Loihi's "
                 "[1/4096, 1]; check the time step (--dt)")
-        dv, gain = _membrane(params, params.positive("tau_mem", allow_inf=True), dt)
+        dv, gain = _membrane(params, "tau_mem", dt)
         gain *= du * params.positive("w_in")
-    gain = rounded(gain)
+    gain = params.rounded(gain)
     if isinstance(node, READOUT_NODES):
         return ImportedNeuron({"kind": "li", "du": du, "dv": dv}, gain)
     params.zero("v_reset", "neuroprop (and Loihi) reset the voltage to 0")
@@ -154,14 +155,15 @@ def _time_constant(decay: float, dt: float) -> tuple[float, float]:
     return dt * steps, steps
 
 
-def _membrane(params: _Params, tau: float, dt: float) -> tuple[float, float]:
-    """(dv, dv r) of a membrane with time constant ``tau``: the decay per step and the
-    factor from current to voltage (1 for r = tau / dt, also when both are infinite)."""
+def _membrane(params: _Params, key: str, dt: float) -> tuple[float, float]:
+    """(dv, dv r) of a membrane with time constant ``params[key]``: the decay per step and
+    the factor from current to voltage (1 for r = tau / dt, also when both are infinite)."""
+    tau = params.positive(key, allow_inf=True)
     steps = tau / dt
     r = params.positive("r", allow_inf=True)
     if math.isinf(r) != math.isinf(steps):
         raise NeuropropError(
-            f"node {params.name!r} ({params.kind}): r = {r:g} with tau = {tau:g} s: an "
+            f"node {params.name!r} ({params.kind}): r = {r:g} with {key} = {tau:g} s: an "
             "infinite r needs an infinite time constant (r = tau / dt), and a finite one "
             "a finite time constant")
     gain = 1.0 if math.isinf(r) else r / steps
@@ -170,8 +172,8 @@ def _membrane(params: _Params, tau: float, dt: float) -> tuple[float, float]:
     dv = params.rounded(1.0 / steps)
     if dv > DV_MAX:
         raise NeuropropError(
-            f"node {params.name!r} ({params.kind}): tau = {tau:g} s gives a voltage decay "
-            f"dv = dt / tau = {dv:g} per step (dt = {dt:g} s), above Loihi's largest "
+            f"node {params.name!r} ({params.kind}): {key} = {tau:g} s gives a voltage "
+            f"decay dv = dt / {key} = {dv:g} per step (dt = {dt:g} s), above Loihi's largest "
             "4095/4096; check the time step (--dt)")
     return dv, gain
 

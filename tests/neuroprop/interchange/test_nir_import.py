@@ -93,7 +93,7 @@ def test_gains_other_than_one_are_folded_into_the_weights(written, tmp_path):
     ((linear(H, 64), cuba(tau_syn=DT / 2), linear(10, H)),
      r"node 'n1' \(CubaLIF\): tau_syn = 5e-05 s gives a current decay du = dt / tau_syn = 2"),
     ((linear(H, 64), cuba(tau_mem=DT), linear(10, H)),
-     r"node 'n1' \(CubaLIF\): tau = 0.0001 s gives a voltage decay dv = dt / tau = 1"),
+     r"node 'n1' \(CubaLIF\): tau_mem = 0.0001 s gives a voltage decay dv = dt / tau_mem = 1"),
     ((linear(H, 64), cuba(), linear(10, H), cuba(size=10)),
      r"node 'n3' \(CubaLIF\) ends the graph with spikes"),
     ((cuba(size=64), linear(10, 64)), r"node 'n0' \(CubaLIF\): expected a Linear, Affine"),
@@ -107,6 +107,20 @@ def test_unsupported_graphs_are_refused_naming_the_node(nodes, message, written,
     with pytest.raises(NeuropropError, match=message):
         import_nir(written(chain(*nodes)), tmp_path / "imported")
     assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.parametrize(("node", "neuron"), [
+    (nir.LIF(tau=np.full(H, DT / 0.25), r=np.full(H, 4.0), v_leak=np.zeros(H),
+             v_threshold=np.full(H, 0.5)), {"kind": "lif", "du": 1.0, "dv": 0.25, "vth": 0.5}),
+    (nir.IF(r=np.full(H, 1 / DT), v_threshold=np.full(H, 2.0)),
+     {"kind": "lif", "du": 1.0, "dv": 0.0, "vth": 2.0}),
+])
+def test_lif_and_if_nodes_import_without_synaptic_current(node, neuron, written, tmp_path):
+    out, _ = import_nir(written(chain(linear(H, 64), node, linear(10, H))), tmp_path / "a")
+    network = load_trained(out).network
+    assert network.spec.layers[1].neuron.to_dict() == neuron
+    np.testing.assert_array_equal(network.layers[1].weight.detach().numpy(),
+                                  linear(H, 64).weight.astype(np.float32))
 
 
 def test_branches_and_nested_graphs_are_refused(written, tmp_path):
