@@ -1,4 +1,5 @@
-"""The ``neuroprop`` command line: train, sweep, evaluate, plot, export, run.
+"""The ``neuroprop`` command line: train, sweep, evaluate, plot, export, import, convert,
+compare, run, learn.
 
 Every user-facing problem ends as one line ``neuroprop: error: ...`` and exit code 2.
 """
@@ -48,7 +49,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                                                                        config.rule_name)
     print(f"run directory: {run_dir}", file=sys.stderr)
     summary = Trainer(config, run_dir, data_dir=args.data_dir,
-                      progress=False if args.no_progress else None).run(resume=args.resume)
+                      progress=False if args.no_progress else None,
+                      init_from=args.init_from).run(resume=args.resume)
     print(f"{summary['rule']} on {summary['dataset']}: best epoch {summary['best_epoch']} "
           f"of {summary['epochs']}, validation accuracy {summary['val_accuracy']:.4f}, "
           f"test accuracy {summary['test_accuracy']:.4f}, "
@@ -102,12 +104,30 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    if args.target == "nir":
+        from neuroprop.interchange.nir_export import export_nir
+
+        path, report = export_nir(Path(args.run_dir), out=args.out, dt=args.dt,
+                                  data_dir=args.data_dir)
+        print(report)
+        print(f"NIR graph written to {path}")
+        return
     from neuroprop.deploy.export import export_run
 
     export_dir, report = export_run(Path(args.run_dir), out=args.out, data_dir=args.data_dir,
                                     calibration_samples=args.calibration)
     print(report)
     print(f"export written to {export_dir}")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from neuroprop.interchange.nir_import import import_nir
+
+    out, report = import_nir(args.file, args.out, dataset=args.dataset,
+                             timesteps=args.timesteps, dt=args.dt)
+    print(report)
+    print(f"imported into {out}; next: neuroprop evaluate {out}, neuroprop train --config "
+          f"{out / 'config.yaml'} --init-from {out}, neuroprop export --target lava {out}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -191,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, help="where the run is written "
                        "(default: runs/<time>-<config>-<rule>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    train.add_argument("--init-from", type=Path, metavar="SOURCE",
+                       help="start from the weights of a run directory, an import folder "
+                       "(neuroprop import) or a checkpoint file")
     train.add_argument("--data-dir", help="dataset folder (default: $NEUROPROP_DATA_DIR or ./data)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
@@ -224,14 +247,31 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default="learning_curves.png")
     plot.set_defaults(func=cmd_plot)
 
-    export = sub.add_parser("export", help="export a trained run for neuromorphic hardware")
-    export.add_argument("--target", choices=["lava"], required=True)
+    export = sub.add_parser("export", help="export a trained run for neuromorphic hardware "
+                            "(lava) or as a NIR graph (nir)")
+    export.add_argument("--target", choices=["lava", "nir"], required=True)
     export.add_argument("run_dir", type=Path)
-    export.add_argument("--out", type=Path, help="export folder (default: RUN_DIR/export-lava)")
+    export.add_argument("--out", type=Path, help="export folder (default: RUN_DIR/export-lava) "
+                        "or NIR file (default: RUN_DIR/network.nir)")
     export.add_argument("--calibration", type=int, default=1000,
-                        help="training samples used to choose the fixed-point exponents")
+                        help="lava: training samples used to choose the fixed-point exponents")
+    export.add_argument("--dt", type=float,
+                        help="nir: seconds per time step in the written time constants "
+                        "(default 1e-4, snnTorch's)")
     export.add_argument("--data-dir")
     export.set_defaults(func=cmd_export)
+
+    importer = sub.add_parser("import", help="a NIR graph (snnTorch, norse, neuroprop) as a "
+                              "network description and weights")
+    importer.add_argument("file", type=Path, help="the .nir file")
+    importer.add_argument("--out", type=Path, required=True, help="the new folder to write")
+    importer.add_argument("--dataset", help="the data the net takes: digits, mnist, ... "
+                          "(default: the only dataset whose input and class count fit)")
+    importer.add_argument("--timesteps", type=int,
+                          help="T steps per trial (default: the file's, else 16)")
+    importer.add_argument("--dt", type=float,
+                          help="seconds per time step (default: the file's, else 1e-4)")
+    importer.set_defaults(func=cmd_import)
 
     convert = sub.add_parser("convert", help="a trained rate run as a spiking run "
                              "(threshold balancing)")

@@ -51,6 +51,7 @@ from neuroprop.training.checkpoint import (
     save_checkpoint,
     write_json,
 )
+from neuroprop.training.init_from import init_from
 from neuroprop.training.lock import run_lock
 from neuroprop.training.metrics import time_to_accuracy, write_history
 from neuroprop.training.plot import plot_learning_curves
@@ -262,14 +263,21 @@ def check_architecture(stored: dict, spec: NetworkSpec, source: Path) -> None:
 
 
 class Trainer:
-    """Trains one experiment in ``run_dir``; ``run(resume=...)`` returns the summary dict."""
+    """Trains one experiment in ``run_dir``; ``run(resume=...)`` returns the summary dict.
+
+    ``init_from``: a run directory, import folder or checkpoint whose weights start the
+    run (``neuroprop.training.init_from``); a resumed run that has a checkpoint already
+    continues from that instead.
+    """
 
     def __init__(self, config: ExperimentConfig, run_dir: Path,
-                 data_dir: str | Path | None = None, progress: bool | None = None) -> None:
+                 data_dir: str | Path | None = None, progress: bool | None = None,
+                 init_from: Path | None = None) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.data_dir = data_dir
         self.progress = progress
+        self.init_from = None if init_from is None else Path(init_from)
 
     def run(self, resume: bool = False) -> dict:
         """Train (or, with ``resume``, continue) the run, holding the run directory's lock."""
@@ -298,6 +306,9 @@ class Trainer:
             _set_rng_state(saved["rng"], generator)
             state = saved["progress"]
             _restart_schedule(exp, state["epoch"])
+        elif self.init_from is not None:
+            init_from(exp.network, self.init_from / BEST if self.init_from.is_dir()
+                      else self.init_from)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(self.config.to_dict(),
                                                                 sort_keys=False))
@@ -375,7 +386,7 @@ class Trainer:
             "time_to_accuracy": time_to_accuracy(state["history"],
                                                  self.config.training.time_to_accuracy),
             "run_dir": str(self.run_dir),
-        }
+        } | ({} if self.init_from is None else {"init_from": str(self.init_from)})
 
     def _finish(self, exp: Experiment, state: dict, stop_reason: str) -> dict:
         best = load_checkpoint(self.run_dir / BEST)
