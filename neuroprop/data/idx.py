@@ -7,6 +7,7 @@ dimensions d, then d big-endian uint32 sizes, then prod(sizes) values.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -39,7 +40,7 @@ def read_idx(dataset: str, path: Path) -> np.ndarray:
     if len(raw) < header:
         raise corrupt("truncated header")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # a Python int: sizes near 2**32 cannot overflow it
     if len(raw) - header != expected:
         raise corrupt(f"{len(raw) - header} data bytes, the header announces {expected} "
                       f"for shape {shape}; truncated?")

@@ -42,7 +42,7 @@ from neuroprop.deploy.export import calibration_inputs, hardware_network  # noqa
 from neuroprop.deploy.lava_env import run_in_lava_env  # noqa: E402
 from neuroprop.errors import NeuropropError  # noqa: E402
 from neuroprop.network import Network, parse_network  # noqa: E402
-from neuroprop.training.checkpoint import write_json  # noqa: E402
+from neuroprop.training.checkpoint import atomic_write_bytes, write_json  # noqa: E402
 from neuroprop.training.trainer import Experiment, load_trained  # noqa: E402
 
 STAGES = ("float rate", "spiking float", "integer model", "Lava fixed point")
@@ -130,7 +130,6 @@ def compare_run(run_dir: Path, timesteps: list[int], split: str = "test",
               "substrate": exp.spec.substrate,
               "stages": [asdict(stage) for stage in stages],
               "lava_agreement_with_integer_model": agreement}
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "compare.json", result)
     _plot(stages, out / "compare.png", f"{Path(run_dir).name}: {count} {split} samples")
     result["out"] = str(out)
@@ -232,5 +231,7 @@ def _plot(stages: list[Stage], out: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_write_bytes(out, lambda handle: fig.savefig(handle, format="png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -9,6 +9,8 @@ builds arrays and calls nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -25,19 +27,33 @@ SAFE_NUMPY = (np.ndarray, np.dtype, np.dtype("uint32").__class__, _MULTIARRAY._r
 """What an older checkpoint's numpy RNG state needs beyond weights_only's defaults."""
 
 
+def cannot_write(path: Path, error: OSError) -> NeuropropError:
+    """The one-line error for a write the file system refused (read-only, full, ...)."""
+    return NeuropropError(f"cannot write {path} ({error.strerror or type(error).__name__}); "
+                          "make room on the disk or choose a writable folder")
+
+
 def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync it, then rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync it, then rename it over.
+
+    A refused write (read-only folder, full disk) raises ``cannot_write``'s one line and
+    leaves the old file as it was."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise cannot_write(path, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise cannot_write(path, error) from None
+    finally:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -49,8 +65,24 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` with torch.save, atomically."""
-    atomic_write_bytes(path, lambda handle: torch.save(state, handle))
+    """Write ``state`` with torch.save, atomically (serialised in memory first: torch
+    reports a failed file write as a RuntimeError, a plain write as an OSError)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+DAMAGE = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError)
+"""What restoring a checkpoint that loads but holds the wrong things raises (torch's
+``load_state_dict`` alone raises RuntimeError, KeyError, ValueError or TypeError)."""
+
+
+def damaged(path: Path, error: BaseException) -> NeuropropError:
+    """The one-line error for a checkpoint that loads but whose contents do not fit."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    detail = detail if len(detail) <= 160 else detail[:157] + "..."
+    return NeuropropError(f"{path}: damaged checkpoint ({type(error).__name__}: {detail}); "
+                          "restore it or train again")
 
 
 def load_checkpoint(path: Path) -> dict:
