@@ -1,7 +1,9 @@
 """Checkpoint files: atomic to write, safe to read.
 
 A crash mid-write never leaves a half-written checkpoint (temp file, fsync, rename). A
-checkpoint is read with ``torch.load(weights_only=True)``: tensors, numbers, strings and
+checkpoint (a zip archive) has the CRC-32 of each of its records checked first (torch
+does not check them: a flipped bit in the weights would load), then it is read with
+``torch.load(weights_only=True)``: tensors, numbers, strings and
 containers only, so a crafted file cannot run code. numpy arrays, which checkpoints of
 older versions hold (the numpy RNG state), are allowed too: numpy's array reconstruction
 builds arrays and calls nothing else.
@@ -14,6 +16,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,15 @@ def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint, with one-line errors for a missing or corrupt file."""
     if not path.is_file():
         raise NeuropropError(f"{path}: no checkpoint here; train first with 'neuroprop train'")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            record = archive.testzip()
+        problem = None if record is None else f"record {record} fails its CRC"
+    except Exception as err:  # zipfile raises many types for a damaged archive
+        problem = type(err).__name__
+    if problem:
+        raise NeuropropError(f"{path}: corrupt checkpoint ({problem}); restore it or train "
+                             "again")
     try:
         with torch.serialization.safe_globals(list(SAFE_NUMPY)):
             state = torch.load(path, map_location="cpu", weights_only=True)
