@@ -7,14 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from neuroprop.cli import main
+from neuroprop.deploy import lava_env
 from neuroprop.deploy.lava_env import REPO_ROOT, TEMP_PREFIX, lava_python, run_lava_python
-from neuroprop.errors import NeuropropError
+from neuroprop.errors import Interrupted, NeuropropError
 
 needs_lava = pytest.mark.skipif(
     not (REPO_ROOT / ".venv-lava" / "bin" / "python").exists(),
@@ -36,6 +38,25 @@ def test_a_failing_child_is_one_line_with_its_last_stderr_line():
     with pytest.raises(NeuropropError) as error:
         run_lava_python(["-c", script], what="learning run")
     assert str(error.value) == "learning run failed: error: the reason"
+
+
+@needs_lava
+def test_a_child_that_does_not_stop_is_killed_with_its_group(monkeypatch, tmp_path):
+    """SIGTERM to neuroprop is forwarded; a child that ignores it (and its own child) is
+    killed with its process group once STOP_TIMEOUT_S has passed, then Interrupted."""
+    monkeypatch.setattr(lava_env, "STOP_TIMEOUT_S", 0.5)
+    pids = tmp_path / "pids"
+    script = ("import os, signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+              "child = subprocess.Popen(['sleep', '60']);"
+              f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); time.sleep(60)")
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as interrupted:
+        run_lava_python(["-c", script])
+    assert interrupted.value.signal_number == signal.SIGTERM
+    assert time.monotonic() - started < 10
+    assert not any(map(_alive, map(int, pids.read_text().split())))
 
 
 def test_lava_python_pointing_at_a_folder_is_one_line(monkeypatch, tmp_path):
