@@ -20,7 +20,6 @@ tests/neuroprop/regression/budgets.yaml).
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from hardware.graph import HardwareNetwork  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 from neuroprop.deploy.convert import spiking_layers, threshold_scales  # noqa: E402
 from neuroprop.deploy.export import calibration_inputs, hardware_network  # noqa: E402
-from neuroprop.deploy.lava_env import run_in_lava_env  # noqa: E402
+from neuroprop.deploy.lava_env import run_in_lava_env, temporary_folder  # noqa: E402
 from neuroprop.errors import NeuropropError  # noqa: E402
 from neuroprop.network import Network, parse_network  # noqa: E402
 from neuroprop.training.checkpoint import atomic_write_bytes, write_json  # noqa: E402
@@ -146,8 +145,8 @@ def _hardware_stages(float_net: HardwareNetwork, calibration_x: np.ndarray, x_in
     timesteps = net.timesteps if net.substrate == "spiking" else None
     q_int = forward_fixed(net, x_int)
     stages.append(Stage("integer model", timesteps, _accuracy(q_int, labels)))
-    with tempfile.TemporaryDirectory(prefix="neuroprop-compare-") as folder:
-        export_dir = save_export(net, Path(folder) / "export")
+    with temporary_folder() as folder:
+        export_dir = save_export(net, folder / "export")
         q_lava = run_in_lava_env(export_dir, x_int).q
     stages.append(Stage("Lava fixed point", timesteps, _accuracy(q_lava, labels)))
     key = "rate" if timesteps is None else f"T={timesteps}"

@@ -163,18 +163,9 @@ def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False
                     dense_model: str = "lava", per_sample: bool = False) -> LavaRun:
     """Stream ``x_int`` (N, C, H, W) through the export on Lava's simulator; Q-values back.
 
-    The inputs and results pass through a temporary folder ``neuroprop-lava-<pid>-*``
-    (``hardware.staging``), removed on the way out; leftovers of killed runs go first.
+    The inputs and results pass through a ``temporary_folder``.
     """
-    parent = Path(tempfile.gettempdir())
-    for stale, _ in stale_staging(parent, TEMP_PREFIX):
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        tmp = make_staging(parent, TEMP_PREFIX)
-    except OSError as error:
-        raise NeuropropError(f"cannot create a temporary folder in {parent} ({error.strerror}); "
-                             "make room there or set TMPDIR to a writable folder") from None
-    try:
+    with temporary_folder() as tmp:
         inputs, q_path, timing_path = (tmp / name for name in
                                        ("inputs.npy", "q.npy", "timing.json"))
         try:
@@ -188,5 +179,22 @@ def run_in_lava_env(export_dir: Path, x_int: np.ndarray, use_float: bool = False
         args += ["--per-sample"] if per_sample else []
         run_lava_python(args)
         return LavaRun(q=np.load(q_path), timing=json.loads(timing_path.read_text()))
+
+
+@contextmanager
+def temporary_folder() -> Iterator[Path]:
+    """A new folder ``neuroprop-lava-<pid>-*`` in the temporary directory
+    (``hardware.staging``, with its marker), removed on leaving; those that killed
+    processes left there go first."""
+    parent = Path(tempfile.gettempdir())
+    for stale, _ in stale_staging(parent, TEMP_PREFIX):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        folder = make_staging(parent, TEMP_PREFIX)
+    except OSError as error:
+        raise NeuropropError(f"cannot create a temporary folder in {parent} ({error.strerror}); "
+                             "make room there or set TMPDIR to a writable folder") from None
+    try:
+        yield folder
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
