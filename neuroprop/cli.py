@@ -139,6 +139,36 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(summary["table"])
 
 
+def _classes(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise NeuropropError(f"--classes {text}: expected comma-separated labels, e.g. 5,6,7"
+                             ) from None
+
+
+def cmd_learn(args: argparse.Namespace) -> None:
+    from neuroprop.deploy.learn import learn_on_chip
+
+    export_dir = Path(args.export_dir)
+    mode = "float" if args.float else "fixed"
+    default = export_dir.with_name(f"{export_dir.name}-learned-{mode}")
+    out = args.out if args.out is not None else default
+    summary = learn_on_chip(
+        export_dir, out, target=args.target, use_float=args.float, split=args.split,
+        limit=args.limit, epochs=args.epochs, learning_rate=args.lr, epsilon=args.epsilon,
+        temperature=args.temperature, seed=args.seed, scratch=args.scratch,
+        classes=_classes(args.classes), data_dir=args.data_dir)
+    before, after = summary["test_accuracy_before"], summary["test_accuracy_after"]
+    groups = "".join(f", {name} {before[name]:.4f} -> {after[name]:.4f}"
+                     for name in after if name != "all" and name in before)
+    print(f"{summary['trials']} trials on {args.target} ({summary['mode']}), "
+          f"{summary['trials_per_second']:.0f} trials/s; test accuracy "
+          f"{before['all']:.4f} -> {after['all']:.4f}{groups}  ({out / 'learn_summary.json'})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuroprop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the slow way, one Var set/run/get per sample (to measure it)")
     run.add_argument("--data-dir")
     run.set_defaults(func=cmd_run)
+
+    learn = sub.add_parser("learn", help="keep learning on the (simulated) chip, from reward")
+    learn.add_argument("--target", choices=["lava", "model"], required=True,
+                       help="Lava's Loihi simulator, or neuroprop's numpy model of it")
+    learn.add_argument("export_dir", type=Path)
+    learn.add_argument("--split", choices=["train", "val"], default="train")
+    learn.add_argument("--limit", type=int, help="only N samples of the split per epoch")
+    learn.add_argument("--epochs", type=int, default=1, help="passes over the samples")
+    learn.add_argument("--float", action="store_true",
+                       help="Lava's floating-point learning instead of fixed point")
+    learn.add_argument("--lr", type=float, default=0.05, help="learning rate per trial")
+    learn.add_argument("--epsilon", type=float, default=0.02, help="exploration rate")
+    learn.add_argument("--temperature", type=float, default=1.0, help="softmax temperature")
+    learn.add_argument("--seed", type=int, default=0)
+    learn.add_argument("--scratch", type=float, metavar="STD",
+                       help="start from N(0, STD^2) weights instead of the export's")
+    learn.add_argument("--classes", help="trials only from these labels, e.g. 5,6,7,8,9")
+    learn.add_argument("--out", type=Path,
+                       help="output folder (default: EXPORT_DIR-learned-fixed|float)")
+    learn.add_argument("--data-dir")
+    learn.set_defaults(func=cmd_learn)
     return parser
 
 

@@ -38,6 +38,8 @@ class DatasetConfig:
     val_fraction: float = 0.1
     data_dir: str | None = None
     limit: int | None = None
+    classes: Any = None
+    """None (all classes) or a list of class labels to keep in every split."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,13 @@ def _check_values(config: ExperimentConfig) -> None:
             for part in key.split("."):
                 value = value[part]
             raise NeuropropError(f"{key}: expected {expected}, got {value!r}")
+    classes = config.dataset.classes
+    if classes is not None and not (
+        isinstance(classes, list) and classes and len(set(classes)) == len(classes)
+        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes)
+    ):
+        raise NeuropropError(f"dataset.classes: expected null or a list of distinct class "
+                             f"labels (integers >= 0), got {classes!r}")
     if not isinstance(config.rule, (str, dict)):
         raise NeuropropError(f"rule: expected a name or a mapping, got {config.rule!r}")
     if not config.network:

@@ -57,12 +57,15 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, val_fraction: float = 0.1,
-                 seed: int = 0, download: bool = True, limit: int | None = None) -> Dataset:
+                 seed: int = 0, download: bool = True, limit: int | None = None,
+                 classes: list[int] | None = None) -> Dataset:
     """Load ``name`` from ``<data_dir>/<name>/`` (downloading it there if allowed and absent).
 
     Returns train (official training data minus the hold-out), val (a stratified
     ``val_fraction`` of the official training data, chosen by ``seed``) and test
-    (the official test set). ``limit`` caps every split at that many samples.
+    (the official test set). ``limit`` caps every split at that many samples;
+    ``classes`` keeps only samples of those labels in every split (the net keeps one
+    output per class of the dataset).
     """
     if name not in _SPECS:
         raise NeuropropError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
@@ -78,6 +81,13 @@ def load_dataset(name: str, data_dir: str | Path | None = None, val_fraction: fl
     train = random_subset(train, limit, (seed, 1))
     val = random_subset(val, limit, (seed, 2))
     test = random_subset(np.arange(len(raw.test_y)), limit, (TEST_SUBSET_SEED, 3))
+    if classes is not None:
+        unknown = sorted(set(classes) - set(range(spec.num_classes)))
+        if unknown:
+            raise NeuropropError(f"classes {unknown} are not labels of {name} (0 to "
+                                 f"{spec.num_classes - 1}); choose labels of the dataset")
+        train, val = (index[np.isin(raw.train_y[index], classes)] for index in (train, val))
+        test = test[np.isin(raw.test_y[test], classes)]
 
     def split(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> Split:
         return Split(torch.from_numpy(x[index]), torch.from_numpy(y[index]), spec.scale)

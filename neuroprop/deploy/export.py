@@ -53,7 +53,8 @@ def hardware_network(exp: Experiment, run_dir: Path,
             "name": config.name,
             "rule": exp.rule.name,
             "dataset": {"name": config.dataset.name, "val_fraction": config.dataset.val_fraction,
-                        "seed": config.training.seed, "limit": config.dataset.limit},
+                        "seed": config.training.seed, "limit": config.dataset.limit,
+                        "classes": config.dataset.classes},
         },
     )
 

@@ -39,7 +39,7 @@ def _samples(net: HardwareNetwork, split: str, limit: int | None,
     try:
         dataset = load_dataset(meta["name"], data_dir=data_dir,
                                val_fraction=meta["val_fraction"], seed=meta["seed"],
-                               limit=meta.get("limit"))
+                               limit=meta.get("limit"), classes=meta.get("classes"))
     except (KeyError, TypeError, ValueError):
         raise NeuropropError("export metadata names its dataset without its split settings; "
                              "re-export it with 'neuroprop export --target lava RUN_DIR'"

@@ -88,6 +88,7 @@ def build_experiment(config: ExperimentConfig, data_dir: str | Path | None = Non
         val_fraction=config.dataset.val_fraction,
         seed=config.training.seed,
         limit=config.dataset.limit,
+        classes=config.dataset.classes,
     )
     for split, fix in (("train", "check the dataset files"),
                        ("val", "set dataset.val_fraction above 0 (model selection needs a "

@@ -50,6 +50,8 @@ def test_ints_are_accepted_where_floats_are_expected():
     ({"network": NET, "optimizer": {"name": "lbfgs"}}, "optimizer.name: expected one of sgd"),
     ({"network": NET, "dataset": {"val_fraction": 1.5}}, "dataset.val_fraction"),
     ({"network": NET, "training": "fast"}, "training: expected a mapping"),
+    ({"network": NET, "dataset": {"classes": [1, 1]}}, "dataset.classes: expected null or a"),
+    ({"network": NET, "dataset": {"classes": "0-4"}}, "dataset.classes: expected null or a"),
     ({}, "network: missing"),
 ])
 def test_bad_configs_get_one_line_naming_the_key(raw, message):

@@ -97,6 +97,22 @@ def test_limit_caps_every_split_with_subsets(digits: Dataset) -> None:
     assert torch.equal(small.test.x, other_seed.test.x)
 
 
+def test_classes_keep_only_those_labels_in_every_split(digits: Dataset) -> None:
+    some = load_dataset("digits", val_fraction=0.1, seed=0, classes=[0, 3, 7])
+    for name in ("train", "val", "test"):
+        part, full = getattr(some, name), getattr(digits, name)
+        assert set(part.y.tolist()) == {0, 3, 7}
+        assert len(part) == int(np.isin(full.y.numpy(), [0, 3, 7]).sum())
+    assert some.num_classes == 10
+
+
+@pytest.mark.parametrize("classes", [[10], [-1, 2]])
+def test_classes_outside_the_labels_are_one_line(classes) -> None:
+    with pytest.raises(NeuropropError) as error:
+        load_dataset("digits", classes=classes)
+    assert single_line(str(error.value)) and "not labels of digits" in str(error.value)
+
+
 def _numbered_split(n: int) -> Split:
     """Sample i carries i in its first two pixels, so batches can be traced to samples."""
     x = torch.zeros(n, 1, 2, 2, dtype=torch.uint8)
