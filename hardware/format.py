@@ -5,9 +5,9 @@ An export is a directory::
     manifest.json   what the network is (see below), with the arrays' SHA-256
     arrays.npz      float32 weights and int16 Loihi weight mantissas, one entry each
 
-``manifest.json`` (format "neuroprop-export", version 2)::
+``manifest.json`` (format "neuroprop-export", version 3)::
 
-    {"format": "neuroprop-export", "version": 2,
+    {"format": "neuroprop-export", "version": 3,
      "hardware_version": "0.1.0", "created": "2025-01-01T00:00:00+00:00",
      "substrate": "rate" | "spiking", "timesteps": 1 | T,
      "input": {"shape": [C, H, W], "bits": 8, "scale": 0.0039},
@@ -19,7 +19,16 @@ An export is a directory::
                  "padding": [ph, pw] | null, "weight_exp": -7,
                  "arrays": {"weight": "layer0_conv2d.weight" | null,
                             "weight_int": "layer0_conv2d.weight_int" | null}}, ...],
-     "arrays": {"file": "arrays.npz", "sha256": "..."}}
+     "arrays": {"file": "arrays.npz", "sha256": "..."},
+     "manifest_sha256": "..."}
+
+``manifest_sha256`` is the SHA-256 of the manifest's canonical JSON without that entry
+(``manifest_checksum``: keys sorted, no spaces, ASCII), so it covers every other field,
+the arrays' SHA-256 included: a changed exponent, input width, neuron parameter, T or
+version is refused like a changed array. It guards against damage and stray edits, not
+against someone who recomputes it (anyone can). Version 3 added it; version 2 exports
+(the same fields without it) are refused with the advice to re-export, which takes
+seconds from the run, rather than read unverified.
 
 Layer types and neuron kinds are those of the registries ``hardware.layers`` and
 ``hardware.neurons``; weight layers carry a neuron dict, the others ``null``.
@@ -28,11 +37,15 @@ Layer types and neuron kinds are those of the registries ``hardware.layers`` and
 (T = 1); a spiking export must state it. Readers that predate spiking exports refuse
 them by their substrate.
 
-Writing is atomic: everything goes into a temporary directory beside the target,
-which then replaces the old export in two renames, so a failed write leaves an
-old export untouched. Loading checks the format name, the version, the checksum,
-every array's presence, dtype and shape, the layer chain and the Loihi weight
-rules, and refuses a bad export with one ``HardwareError`` line.
+Writing is atomic: everything goes into a staging folder beside the target
+(``hardware.staging``: ``.neuroprop-export-new-<pid>-*``), which then replaces the old
+export in two renames (the old one moved first into ``.neuroprop-export-old-<pid>-*``),
+so a failed write leaves an old export untouched. A writer killed outright (SIGKILL)
+leaves its staging folder; the next export into the same parent folder removes such
+leftovers of dead writers (and puts back an old export that was moved aside but not
+yet replaced). Loading checks the format name, the version, both checksums, every
+array's presence, dtype and shape, the layer chain and the Loihi weight rules, and
+refuses a bad export with one ``HardwareError`` line.
 """
 
 from __future__ import annotations
@@ -41,7 +54,6 @@ import hashlib
 import json
 import math
 import shutil
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,11 +66,15 @@ from hardware.graph import HardwareNetwork, Layer, layer_name
 from hardware.layers import LAYER_KINDS, WeightKind, layer_kind_problem
 from hardware.loihi import INPUT_BITS, check_weight_exponent, check_weight_mantissas
 from hardware.neurons import NEURON_KINDS, SUBSTRATES, kinds_for, neuron_problem
+from hardware.staging import CONTENT, make_staging, stale_staging
 
 FORMAT_NAME = "neuroprop-export"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 ARRAYS_FILE = "arrays.npz"
+MANIFEST_CHECKSUM = "manifest_sha256"
+NEW_PREFIX = ".neuroprop-export-new-"
+OLD_PREFIX = ".neuroprop-export-old-"
 
 
 def validate_network(net: HardwareNetwork, source: str = "network") -> None:
@@ -75,6 +91,12 @@ def validate_network(net: HardwareNetwork, source: str = "network") -> None:
     and exponent rules of ``hardware.loihi`` and the neurons' integer registers.
     Raises ``HardwareError`` naming ``source`` and the layer.
     """
+    for name in ("metadata", "learning"):
+        value = getattr(net, name)
+        if not isinstance(value, dict) and not (name == "learning" and value is None):
+            raise HardwareError(
+                f"{source}: {name} is a {type(value).__name__}, expected a mapping; {REEXPORT}"
+            )
     if net.substrate not in SUBSTRATES:
         raise HardwareError(
             f"{source}: unknown substrate {net.substrate!r} (supported: {', '.join(SUBSTRATES)}); "
@@ -270,37 +292,83 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_checksum(manifest: dict) -> str:
+    """SHA-256 of the canonical JSON of ``manifest`` without its ``manifest_sha256``
+    (keys sorted, separators "," and ":", ASCII only); ValueError if it holds NaN."""
+    body = {key: value for key, value in manifest.items() if key != MANIFEST_CHECKSUM}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _manifest_text(manifest: dict, target: Path) -> str:
+    """The manifest as written, with its checksum (computed on the JSON as it will be read
+    back, so numpy scalars in the metadata make no difference)."""
+    try:
+        plain = json.loads(json.dumps(manifest, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise HardwareError(
+            f"{target}: metadata, neuron or learning parameters are not JSON-serialisable "
+            f"({error}); pass plain numbers, strings, lists and dicts"
+        ) from None
+    plain[MANIFEST_CHECKSUM] = manifest_checksum(plain)
+    return json.dumps(plain, indent=2) + "\n"
+
+
+def _cannot_write(target: Path, error: OSError) -> HardwareError:
+    return HardwareError(
+        f"cannot write the export {target} ({error.strerror or type(error).__name__}); make "
+        "room on the disk or choose a writable export path"
+    )
+
+
 def save_export(net: HardwareNetwork, out_dir: str | Path) -> Path:
     """Write ``net`` as an export directory at ``out_dir`` (atomically) and return its path.
 
     The network is validated first. An existing export at ``out_dir`` is replaced only
     once the new one is complete; a directory there that is not an export is refused.
+    Leftovers of killed writers in the parent folder are cleared first
+    (``remove_stale_staging``). A refused write (read-only folder, full disk) is one
+    ``HardwareError`` line, with nothing left behind.
     """
     target = Path(out_dir).expanduser().resolve()
     validate_network(net, source=str(target))
     if target.exists() and not target.is_dir():
         raise HardwareError(f"{target}: exists and is not a directory; choose another export path")
-    if target.is_dir():
-        _check_replaceable(target)
     manifest, arrays = _manifest_and_arrays(net)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     try:
-        np.savez(staging / ARRAYS_FILE, **arrays)
-        manifest["arrays"]["sha256"] = _sha256(staging / ARRAYS_FILE)
-        try:
-            text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise HardwareError(
-                f"{target}: metadata, neuron or learning parameters are not JSON-serialisable "
-                f"({error}); pass plain numbers, strings, lists and dicts"
-            ) from None
-        (staging / MANIFEST_FILE).write_text(text + "\n")
-        _replace_directory(staging, target)
-    except BaseException:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(target.parent)
+        if target.is_dir():
+            _check_replaceable(target)
+        staging = make_staging(target.parent, NEW_PREFIX, target.name)
+    except OSError as error:
+        raise _cannot_write(target, error) from None
+    try:
+        content = staging / CONTENT
+        content.mkdir()
+        np.savez(content / ARRAYS_FILE, **arrays)
+        manifest["arrays"]["sha256"] = _sha256(content / ARRAYS_FILE)
+        (content / MANIFEST_FILE).write_text(_manifest_text(manifest, target))
+        _replace_directory(content, target)
+    except OSError as error:
+        raise _cannot_write(target, error) from None
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
+
+
+def remove_stale_staging(parent: Path) -> None:
+    """Remove the staging folders that killed writers left in ``parent``
+    (``hardware.staging.stale_staging``). An old export that a killed writer had moved
+    aside is put back first when nothing has taken its place."""
+    for folder, marker in stale_staging(parent, OLD_PREFIX):
+        old, name = folder / CONTENT, marker["target"]
+        if old.is_dir() and name and Path(name).name == name and not (parent / name).exists():
+            old.rename(parent / name)
+        shutil.rmtree(folder, ignore_errors=True)
+    for folder, _ in stale_staging(parent, NEW_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 EXPORT_FILES = (MANIFEST_FILE, ARRAYS_FILE, "lava_summary.json")
@@ -330,18 +398,18 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Move the complete ``staging`` directory to ``target``, keeping the old one until then."""
+def _replace_directory(content: Path, target: Path) -> None:
+    """Move the complete ``content`` folder to ``target``; an old export there is first
+    moved into a staging folder of its own and deleted once the new one is in place."""
     if not target.exists():
-        staging.rename(target)
+        content.rename(target)
         return
-    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    retired.rmdir()
-    target.rename(retired)
+    retired = make_staging(target.parent, OLD_PREFIX, target.name)
+    target.rename(retired / CONTENT)
     try:
-        staging.rename(target)
+        content.rename(target)
     except BaseException:
-        retired.rename(target)
+        (retired / CONTENT).rename(target)
         raise
     shutil.rmtree(retired, ignore_errors=True)
 
@@ -386,6 +454,15 @@ def _read_manifest(manifest_path: Path) -> dict:
             f"{manifest_path}: export format version {version!r} is not supported (this neuroprop "
             f"reads version {FORMAT_VERSION}); {REEXPORT}"
         )
+    try:
+        intact = manifest_checksum(manifest) == manifest.get(MANIFEST_CHECKSUM)
+    except ValueError:  # NaN or infinity, which no export holds
+        intact = False
+    if not intact:
+        raise HardwareError(
+            f"{manifest_path}: checksum mismatch ({MANIFEST_CHECKSUM}): the manifest is corrupt "
+            f"or was edited; {REEXPORT}"
+        )
     for key in ("substrate", "input", "layers", "arrays"):
         if key not in manifest:
             raise HardwareError(f"{manifest_path}: the manifest has no {key!r} entry; {REEXPORT}")
@@ -429,7 +506,7 @@ def _network_from(
             substrate=manifest["substrate"],
             timesteps=_timesteps(manifest, manifest_path),
             learning=manifest.get("learning"),
-            metadata=manifest.get("metadata") or {},
+            metadata=manifest.get("metadata", {}),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise HardwareError(

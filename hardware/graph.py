@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hardware.errors import HardwareError
-from hardware.layers import WEIGHT_KINDS
+from hardware.layers import LAYER_KINDS, WEIGHT_KINDS
 from hardware.neurons import NEURON_KINDS
 
 
@@ -94,6 +94,16 @@ def _neuron_quantised(neuron: dict | None) -> bool:
 def layer_name(index: int, layer: Layer) -> str:
     """The name a layer has in a manifest and in messages, e.g. ``layer2_dense``."""
     return f"layer{index}_{layer.type}"
+
+
+def lava_refusal(net: HardwareNetwork) -> str | None:
+    """Why the Lava backend cannot run ``net`` (its first layer of a kind with a
+    ``lava_refusal``, e.g. max pooling), as ``layerN_kind: reason``; None if it can."""
+    for index, layer in enumerate(net.layers):
+        kind = LAYER_KINDS.get(layer.type)
+        if kind is not None and kind.lava_refusal:
+            return f"{layer_name(index, layer)}: {kind.lava_refusal}"
+    return None
 
 
 def check_samples(

@@ -180,7 +180,7 @@ def check_fits(report: ResourceReport, chips: int = 1) -> None:
     The message names the limit exceeded and the layer that uses most of it.
     """
     if chips < 1:
-        raise HardwareError(f"chips must be at least 1, got {chips}; pass --chips 1 or more")
+        raise HardwareError(f"chips must be at least 1, got {chips}; pass chips=1 or more")
     limits = (
         ("cores", CORES_PER_CHIP, "cores"),
         ("neurons", NEURONS_PER_CHIP, "neurons"),
@@ -194,6 +194,6 @@ def check_fits(report: ResourceReport, chips: int = 1) -> None:
             raise HardwareError(
                 f"the network needs {needed:,} {label} but {chips} Loihi 2 chip"
                 f"{'s' if chips != 1 else ''} offer {available:,} ({per_chip:,} per chip); "
-                f"{biggest.name} alone needs {getattr(biggest, attribute):,}: shrink it or "
-                f"allow {chips_needed} chips"
+                f"{biggest.name} alone needs {getattr(biggest, attribute):,}: shrink it (fewer "
+                f"units or channels, or a smaller input); it would take {chips_needed} chips"
             )

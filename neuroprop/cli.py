@@ -8,27 +8,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hardware.errors import HardwareError
-from neuroprop.errors import NeuropropError
+from neuroprop.errors import Interrupted, NeuropropError
 
 
 def _default_run_dir(config_name: str, rule: str) -> Path:
     """A new folder runs/<time>-<config>-<rule>, with -2, -3, ... when that name is taken
     (created here, so that two runs started in the same second never share one)."""
     stem = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config_name}-{rule}"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise NeuropropError(f"cannot create a run directory in {stem.parent.resolve()} "
+                             f"({error.strerror}); pass a writable --run-dir") from None
     raise NeuropropError(f"{stem}: 999 runs of that name already; pass --run-dir")
 
 
@@ -87,6 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from neuroprop.training.metrics import read_summary
     from neuroprop.training.plot import plot_learning_curves
 
     runs = {}
@@ -97,7 +105,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
                                  "'neuroprop train'")
         label = run_dir.name
         if summary_path.is_file():
-            summary = json.loads(summary_path.read_text())
+            summary = read_summary(summary_path)
             label = f"{summary['rule']} ({summary['dataset']}, {run_dir.name})"
         runs[label] = run_dir
     print(plot_learning_curves(runs, Path(args.out)))
@@ -340,15 +348,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with _sigterm_interrupts():
+            args.func(args)
     except (NeuropropError, HardwareError) as err:
         print(f"neuroprop: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("neuroprop: interrupted; a training run continues with --resume, a sweep when "
-              "the same command runs again", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        if not isinstance(interrupt, Interrupted):
+            interrupt = Interrupted(signal.SIGINT)
+        name = signal.Signals(interrupt.signal_number).name
+        print(f"neuroprop: interrupted by {name}; {interrupt.consequence}", file=sys.stderr)
+        return 128 + interrupt.signal_number
     return 0
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Inside, SIGTERM raises ``Interrupted`` as SIGINT raises KeyboardInterrupt, so that
+    a terminated command unwinds: temporary files and folders are removed on the way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number: int, frame: object) -> None:
+        raise Interrupted(number)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ class ExperimentConfig:
 
 
 OPTIMIZERS = ("sgd", "adam")
+MAX_SEED = 2**32 - 2
+"""The largest seed: numpy's legacy RNG takes seeds below 2**32, and the trainer's
+batch-order generator is seeded with seed + 1."""
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -156,6 +159,8 @@ def _check_values(config: ExperimentConfig) -> None:
         (config.training.min_delta >= 0, "training.min_delta", "a number >= 0"),
         (all(0 < t <= 1 for t in config.training.time_to_accuracy),
          "training.time_to_accuracy", "accuracies in (0, 1], e.g. [0.9, 0.98]"),
+        (0 <= config.training.seed <= MAX_SEED, "training.seed",
+         f"an integer in [0, {MAX_SEED}]"),
     ]
     for ok, key, expected in checks:
         if not ok:
@@ -219,11 +224,14 @@ def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NeuropropError(f"config {path}: no such file; see configs/ for examples") from None
     except OSError as err:
         raise NeuropropError(f"config {path}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise NeuropropError(f"config {path}: not UTF-8 text (byte {err.object[err.start]:#04x} "
+                             f"at offset {err.start}); save it as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -28,7 +28,7 @@ from lava.magma.core.process.process import AbstractProcess
 
 from hardware import loihi
 from hardware.errors import HardwareError
-from hardware.graph import HardwareNetwork, layer_name
+from hardware.graph import HardwareNetwork, lava_refusal, layer_name
 from hardware.lava.processes.stream import NpySink, NpySource
 from hardware.layers import layer_kind
 from hardware.neurons import Placement, neuron_kind
@@ -63,11 +63,11 @@ def check_supported(net: HardwareNetwork, mode: str) -> None:
     """Refuse what the Lava backend cannot run, with one line naming the fix."""
     if mode not in MODES:
         raise HardwareError(f"mode {mode!r} is not one of {MODES}; pass 'fixed' or 'float'")
+    refusal = lava_refusal(net)
+    if refusal:
+        raise HardwareError(refusal)
     for index, layer in enumerate(net.layers):
         name = layer_name(index, layer)
-        refusal = layer_kind(layer.type).lava_refusal
-        if refusal:
-            raise HardwareError(f"{name}: {refusal}")
         if layer.has_weights and mode == "fixed" and layer.weight_int is None:
             raise HardwareError(
                 f"{name} has no integer weights; quantise the network (hardware.quantize) or "

@@ -6,7 +6,8 @@ segments in /dev/shm. Hence:
 
 - ``create_runtime`` forks the children with SIGINT ignored (a Ctrl-C that reaches
   the whole process group must not kill them before the parent stops them cleanly)
-  and SIGTERM at its default (an at-fork hook, so the parent keeps its handlers);
+  and SIGTERM at its default (an at-fork hook, so the parent keeps its handlers), and
+  holds SIGINT/SIGTERM in the parent until the forks are done;
 - ``managed_runtime`` turns SIGTERM in the parent into ``RunInterrupted`` (SIGINT
   already raises KeyboardInterrupt) and stops the runtime in a ``finally``;
 - ``stop_runtime`` tries Lava's clean stop; when that cannot work (a child died, the
@@ -61,13 +62,17 @@ def create_runtime(root: AbstractProcess, run_cfg: RunConfig) -> None:
 
     The children are forked with SIGINT ignored and SIGTERM at its default (they die
     on a group-wide SIGTERM; the parent then kills what is left and frees the memory).
+    SIGINT and SIGTERM are held while forking and delivered once it is done: raised in
+    an at-fork hook (logging registers some), the interruption would be printed as
+    "Exception ignored" and the run would go on to its end.
     """
     global _forking_runtime
     if not _at_fork_registered:
         _register_at_fork()
     _forking_runtime = True
     try:
-        root.create_runtime(run_cfg=run_cfg)
+        with _signals_deferred():
+            root.create_runtime(run_cfg=run_cfg)
     finally:
         _forking_runtime = False
 

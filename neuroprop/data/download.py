@@ -45,6 +45,28 @@ def check_md5(dataset: str, path: Path, expected: str) -> None:
                              "official file, or delete it to download it again")
 
 
+def check_official(dataset: str, path: Path, content: bytes, content_md5: str | None,
+                   file_md5: str | None) -> None:
+    """Accept ``path`` as the official file, or raise the one-line error.
+
+    Where the md5 of the official *decompressed* data is known (``content_md5``), that is
+    what is checked: ``content`` (the file's bytes, decompressed if it was compressed)
+    must have it, however the file is compressed, or whether it is. Otherwise the file's
+    own md5 must be the published one (``file_md5``, of the official compressed file);
+    where neither is known (an uncompressed copy of a file published compressed) nothing
+    is checked here, and the format's structure checks follow.
+    """
+    if content_md5 is not None:
+        actual = hashlib.md5(content, usedforsecurity=False).hexdigest()
+        if actual != content_md5:
+            raise NeuropropError(
+                f"{dataset}: {path} holds data with md5 {actual} (decompressed) where the "
+                f"official file's data has {content_md5} (corrupt or another version); "
+                "replace it with the official file, or delete it to download it again")
+    elif file_md5 is not None:
+        check_md5(dataset, path, file_md5)
+
+
 def _open_url(url: str, timeout: float) -> BinaryIO:
     request = urllib.request.Request(url, headers={"User-Agent": "neuroprop"})
     return urllib.request.urlopen(request, timeout=timeout)

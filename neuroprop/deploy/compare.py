@@ -20,7 +20,6 @@ tests/neuroprop/regression/budgets.yaml).
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,10 @@ from hardware.graph import HardwareNetwork  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 from neuroprop.deploy.convert import spiking_layers, threshold_scales  # noqa: E402
 from neuroprop.deploy.export import calibration_inputs, hardware_network  # noqa: E402
-from neuroprop.deploy.lava_env import run_in_lava_env  # noqa: E402
+from neuroprop.deploy.lava_env import run_in_lava_env, temporary_folder  # noqa: E402
 from neuroprop.errors import NeuropropError  # noqa: E402
 from neuroprop.network import Network, parse_network  # noqa: E402
-from neuroprop.training.checkpoint import write_json  # noqa: E402
+from neuroprop.training.checkpoint import atomic_write_bytes, write_json  # noqa: E402
 from neuroprop.training.trainer import Experiment, load_trained  # noqa: E402
 
 STAGES = ("float rate", "spiking float", "integer model", "Lava fixed point")
@@ -130,7 +129,6 @@ def compare_run(run_dir: Path, timesteps: list[int], split: str = "test",
               "substrate": exp.spec.substrate,
               "stages": [asdict(stage) for stage in stages],
               "lava_agreement_with_integer_model": agreement}
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "compare.json", result)
     _plot(stages, out / "compare.png", f"{Path(run_dir).name}: {count} {split} samples")
     result["out"] = str(out)
@@ -147,8 +145,8 @@ def _hardware_stages(float_net: HardwareNetwork, calibration_x: np.ndarray, x_in
     timesteps = net.timesteps if net.substrate == "spiking" else None
     q_int = forward_fixed(net, x_int)
     stages.append(Stage("integer model", timesteps, _accuracy(q_int, labels)))
-    with tempfile.TemporaryDirectory(prefix="neuroprop-compare-") as folder:
-        export_dir = save_export(net, Path(folder) / "export")
+    with temporary_folder() as folder:
+        export_dir = save_export(net, folder / "export")
         q_lava = run_in_lava_env(export_dir, x_int).q
     stages.append(Stage("Lava fixed point", timesteps, _accuracy(q_lava, labels)))
     key = "rate" if timesteps is None else f"T={timesteps}"
@@ -232,5 +230,7 @@ def _plot(stages: list[Stage], out: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_write_bytes(out, lambda handle: fig.savefig(handle, format="png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -33,7 +33,12 @@ from hardware.emulator import forward_float
 from neuroprop.deploy.export import calibration_inputs, hardware_network
 from neuroprop.errors import NeuropropError
 from neuroprop.network import FeedbackOptions, Network, parse_network
-from neuroprop.training.checkpoint import atomic_write_text, save_checkpoint, write_json
+from neuroprop.training.checkpoint import (
+    atomic_write_text,
+    cannot_write,
+    save_checkpoint,
+    write_json,
+)
 from neuroprop.training.trainer import BEST, CONFIG, SUMMARY, Experiment, accuracy, load_trained
 
 WEIGHT_TYPES = ("dense", "conv2d", "loccon2d")
@@ -124,7 +129,10 @@ def convert_run(run_dir: Path, out: Path, timesteps: int, percentile: float = 10
             layer.feedback_weight.copy_(layer.weight)
     config = exp.config.to_dict()
     config.update(network=spec.to_dict(), rule="brainprop", name=f"{exp.config.name}-spiking")
-    out.mkdir(parents=True)
+    try:
+        out.mkdir(parents=True)
+    except OSError as error:
+        raise cannot_write(out, error) from None
     atomic_write_text(out / CONFIG, yaml.safe_dump(config, sort_keys=False))
     save_checkpoint(out / BEST, {"model": network.state_dict(), "network": spec.to_dict(),
                                  "epoch": 0, "converted_from": str(Path(run_dir).resolve())})

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from hardware.format import save_export
-from hardware.graph import HardwareNetwork, Layer
+from hardware.graph import HardwareNetwork, Layer, lava_refusal
 from hardware.quantize import quantise
 from hardware.resources import check_fits, resource_report
 from neuroprop.errors import NeuropropError
@@ -74,6 +74,9 @@ def export_run(run_dir: Path, out: Path | None = None, data_dir: str | Path | No
     """Export the best weights of ``run_dir``; return the export folder and resource report."""
     exp = load_trained(run_dir, data_dir=data_dir)
     float_net = hardware_network(exp, run_dir)
+    refusal = lava_refusal(float_net)
+    if refusal:
+        raise NeuropropError(f"{run_dir}: cannot be exported for Lava: {refusal}")
     net = quantise(float_net, calibration_inputs(exp, calibration_samples))
     report = resource_report(net)
     check_fits(report)

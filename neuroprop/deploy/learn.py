@@ -21,9 +21,6 @@ Written into the output folder (a run directory, so the usual commands apply to 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,9 +39,14 @@ from hardware.onchip.plan import (
     plan_learning,
     save_plan,
 )
-from neuroprop.deploy.lava_env import REPO_ROOT, lava_python
+from neuroprop.deploy.lava_env import run_lava_python, temporary_folder
 from neuroprop.errors import NeuropropError
-from neuroprop.training.checkpoint import atomic_write_text, save_checkpoint, write_json
+from neuroprop.training.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_text,
+    save_checkpoint,
+    write_json,
+)
 
 TARGETS = ("lava", "model")
 CALIBRATION_SAMPLES = 1000
@@ -173,23 +175,17 @@ def learn_in_lava_env(plan: LearningPlan, x: np.ndarray, y: np.ndarray,
                        actions: np.ndarray | None) -> tuple[LearningPlan, Trials, float]:
     """Run ``plan``'s trials on Lava in the Lava environment (``python -m hardware.learn``);
     the learned plan, the trials and the seconds Lava ran."""
-    with tempfile.TemporaryDirectory(prefix="neuroprop-learn-") as tmp:
-        folder = Path(tmp)
+    with temporary_folder() as folder:
         save_plan(plan, folder / "plan")
         np.save(folder / "inputs.npy", x)
         np.save(folder / "labels.npy", y.astype(np.int64))
-        command = [str(lava_python()), "-m", "hardware.learn", str(folder / "plan"),
-                   "--inputs", str(folder / "inputs.npy"), "--labels", str(folder / "labels.npy"),
-                   "--out", str(folder / "result")]
+        args = ["-m", "hardware.learn", str(folder / "plan"), "--inputs",
+                str(folder / "inputs.npy"), "--labels", str(folder / "labels.npy"), "--out",
+                str(folder / "result")]
         if actions is not None:
             np.save(folder / "actions.npy", np.asarray(actions, dtype=np.int64))
-            command += ["--actions", str(folder / "actions.npy")]
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"exit status {done.returncode}"
-            raise NeuropropError(f"Lava learning failed: {reason}")
+            args += ["--actions", str(folder / "actions.npy")]
+        run_lava_python(args, what="Lava learning")
         learned = load_plan(folder / "result")
         trials = Trials.from_array(np.load(folder / "result" / "trials.npy"))
         timing = json.loads((folder / "result" / "timing.json").read_text())
@@ -270,5 +266,7 @@ def _plot(path: Path, trials: Trials, per_epoch: int, before: dict, after: dict)
     bars.set_ylim(0, 1.02)
     bars.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        atomic_write_bytes(path, lambda handle: figure.savefig(handle, format="png", dpi=120))
+    finally:
+        plt.close(figure)

@@ -11,6 +11,7 @@ run it came from may have trained on since, and no checkpoint is loaded. Results
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def _samples(net: HardwareNetwork, split: str, limit: int | None,
         dataset = load_dataset(meta["name"], data_dir=data_dir,
                                val_fraction=meta["val_fraction"], seed=meta["seed"],
                                limit=meta.get("limit"), classes=meta.get("classes"))
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         raise NeuropropError("export metadata names its dataset without its split settings; "
                              "re-export it with 'neuroprop export --target lava RUN_DIR'"
                              ) from None
@@ -54,8 +55,19 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
                use_float: bool = False, data_dir: str | Path | None = None,
                dense_model: str = "lava", per_sample: bool = False) -> dict:
     """Run ``export_dir`` on Lava, compare with the emulator and the float model, and
-    write ``lava_summary.json`` into the export folder."""
+    write ``lava_summary.json`` into the export folder (checked writable first, so that a
+    long run is not lost to a read-only folder)."""
+    export_dir = Path(export_dir)
+    if export_dir.is_file():
+        raise NeuropropError(f"{export_dir} is a file; pass the export folder "
+                             f"{export_dir.parent} (the one that holds {export_dir.name})")
     net = load_export(export_dir)
+    try:
+        tempfile.TemporaryFile(dir=export_dir).close()
+    except OSError as error:
+        raise NeuropropError(f"{export_dir} is not writable ({error.strerror}), and the run's "
+                             "lava_summary.json goes there; copy the export to a writable "
+                             "folder and run that") from None
     x_int, labels = _samples(net, split, limit, data_dir)
     lava = run_in_lava_env(export_dir, x_int, use_float=use_float, dense_model=dense_model,
                            per_sample=per_sample)
@@ -83,7 +95,13 @@ def run_export(export_dir: Path, split: str = "test", limit: int | None = None,
         "seconds_build": lava.timing.get("seconds_build"),
         "seconds_run": lava.timing.get("seconds_run"),
     }
-    write_json(Path(export_dir) / "lava_summary.json", summary)
+    try:
+        write_json(export_dir / "lava_summary.json", summary)
+    except NeuropropError as error:  # the disk filled up during the run: say what it measured
+        raise NeuropropError(
+            f"{error}; the run measured accuracy {summary['accuracy']:.4f} on Lava, "
+            f"{summary['emulator_accuracy']:.4f} in the integer model, agreement "
+            f"{summary['agreement_with_emulator']:.4f}") from None
     emulator_name = "numpy float model" if use_float else "integer model"
     summary["table"] = "\n".join([
         f"{summary['samples']} {split} samples of {net.metadata['dataset']['name']}:",

@@ -62,6 +62,14 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
 DEFAULT_INIT = {"distribution": "normal", "std": 0.005}
 INIT_KEYS = {"normal": "std", "uniform": "limit"}
 
+MAX_LAYER_OUTPUTS = 2**24
+"""The most outputs (units, or channels x height x width) one layer may have per sample:
+16.8 million, 16 times a whole Loihi 2 chip's neurons. Larger sizes are typos (units:
+10**12) that would otherwise fail in the memory allocator."""
+MAX_LAYER_WEIGHTS = 2**28
+"""The most weights one layer may hold: 268 million, 1 GiB in float32 (and as much again
+for its feedback weights and gradients)."""
+
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
@@ -310,6 +318,7 @@ def parse_network(
                       if "neuron" in layer_dict else
                       hidden_neuron if role == "hidden" else default_neuron(substrate, role))
         layer = _parse_layer(layer_type, layer_dict, shape, num_classes, path, neuron)
+        _check_size(layer, path)
         layers.append(layer)
         shape = layer.out_shape
     if layers[-1].type != "output":
@@ -440,6 +449,22 @@ def _parse_layer(
         p = _fraction(_required(layer, "p", path), f"{path}.p", upper_open=True)
         return DropoutSpec(type="dropout", in_shape=shape, out_shape=shape, p=p)
     return FlattenSpec(type="flatten", in_shape=shape, out_shape=(_product(shape),))
+
+
+def _check_size(layer: LayerSpec, path: str) -> None:
+    """Refuse a layer above MAX_LAYER_OUTPUTS or MAX_LAYER_WEIGHTS, naming the key."""
+    key = "units" if layer.type in ("dense", "output") else "channels"
+    outputs = _product(layer.out_shape)
+    if outputs > MAX_LAYER_OUTPUTS:
+        raise NeuropropError(
+            f"{path}.{key}: the layer would have {outputs:,} outputs per sample, more than "
+            f"{MAX_LAYER_OUTPUTS:,} (16 Loihi 2 chips); use fewer {key}"
+        )
+    if isinstance(layer, WeightLayerSpec) and _product(layer.weight_shape) > MAX_LAYER_WEIGHTS:
+        raise NeuropropError(
+            f"{path}.{key}: the layer would hold {_product(layer.weight_shape):,} weights, "
+            f"more than {MAX_LAYER_WEIGHTS:,} (1 GiB); use fewer {key} or a smaller input"
+        )
 
 
 def _window_output(shape: Shape, kernel: Pair, stride: Pair, padding: Pair, path: str) -> Pair:

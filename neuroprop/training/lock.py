@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from neuroprop.errors import NeuropropError
@@ -36,10 +36,9 @@ def run_lock(run_dir: Path, kind: str = "run", option: str = "--run-dir") -> Ite
             holder = handle.read().strip() or "another process"
             raise NeuropropError(f"{run_dir} is in use by {holder}; wait for it to finish or "
                                  f"choose another {option}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"neuroprop process {os.getpid()}")
-        handle.flush()
+        with suppress(OSError):  # who holds it is for messages only (a full disk: unknown)
+            os.ftruncate(handle.fileno(), 0)
+            os.pwrite(handle.fileno(), f"neuroprop process {os.getpid()}".encode(), 0)
         try:
             yield
         finally:

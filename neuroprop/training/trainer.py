@@ -20,6 +20,7 @@ validation accuracy (the reference code selected on the test set; we do not).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -46,7 +47,9 @@ from neuroprop.rules import (
     rule_options_from_config,
 )
 from neuroprop.training.checkpoint import (
+    DAMAGE,
     atomic_write_text,
+    damaged,
     load_checkpoint,
     save_checkpoint,
     write_json,
@@ -231,6 +234,44 @@ def check_resumable(stored: dict | None, config: ExperimentConfig, source: Path)
             )
 
 
+PROGRESS = {"epoch": int, "best_val": float, "best_epoch": int, "since_best": int,
+            "history": list, "train_seconds": float}
+"""The training progress a checkpoint holds, by key and type."""
+HISTORY_ROW = {"epoch": int, "val_accuracy": float, "train_reward_rate": float}
+"""What the trainer reads back from every row of the history."""
+
+
+def _progress(raw: object) -> dict:
+    """A checkpoint's progress with its keys and types checked (KeyError, TypeError or
+    ValueError where they are wrong): PROGRESS, and HISTORY_ROW in every row, which
+    must also be plain JSON (it is rewritten to metrics.jsonl)."""
+    _check_fields(raw, PROGRESS)
+    for row in raw["history"]:
+        _check_fields(row, HISTORY_ROW)
+        json.dumps(row, allow_nan=True)
+    return raw
+
+
+def _check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Every per-parameter buffer (momentum, Adam's moments) has its parameter's shape
+    (torch checks this only at the first step): ValueError if not."""
+    for param, buffers in optimizer.state.items():
+        for name, value in buffers.items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise ValueError(f"optimizer {name} has shape {tuple(value.shape)}, its "
+                                 f"parameter {tuple(param.shape)}")
+
+
+def _check_fields(entry: object, expected: dict[str, type]) -> None:
+    if not isinstance(entry, dict):
+        raise TypeError(f"{type(entry).__name__} where a mapping belongs")
+    for key, kind in expected.items():
+        value = entry[key]
+        allowed = (int, float) if kind is float else kind
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise TypeError(f"{key} is a {type(value).__name__}, not {kind.__name__}")
+
+
 def _restart_schedule(exp: Experiment, epochs_done: int) -> None:
     """After a resume, take the learning rate, momentum and weight decay from the config
     (they may have changed, e.g. a lower rate after a divergence), with the schedule's
@@ -299,12 +340,16 @@ class Trainer:
             saved = load_checkpoint(checkpoint_path)
             check_architecture(saved["network"], exp.spec, checkpoint_path)
             check_resumable(saved.get("config"), self.config, checkpoint_path)
-            exp.network.load_state_dict(saved["model"])
-            exp.optimizer.load_state_dict(saved["optimizer"])
-            if exp.scheduler is not None and saved.get("scheduler") is not None:
-                exp.scheduler.load_state_dict(saved["scheduler"])
-            _set_rng_state(saved["rng"], generator)
-            state = saved["progress"]
+            try:
+                exp.network.load_state_dict(saved["model"])
+                exp.optimizer.load_state_dict(saved["optimizer"])
+                _check_optimizer_state(exp.optimizer)
+                if exp.scheduler is not None and saved.get("scheduler") is not None:
+                    exp.scheduler.load_state_dict(saved["scheduler"])
+                _set_rng_state(saved["rng"], generator)
+                state = _progress(saved["progress"])
+            except DAMAGE as error:
+                raise damaged(checkpoint_path, error) from None
             _restart_schedule(exp, state["epoch"])
         elif self.init_from is not None:
             init_from(exp.network, self.init_from / BEST if self.init_from.is_dir()
@@ -389,8 +434,7 @@ class Trainer:
         } | ({} if self.init_from is None else {"init_from": str(self.init_from)})
 
     def _finish(self, exp: Experiment, state: dict, stop_reason: str) -> dict:
-        best = load_checkpoint(self.run_dir / BEST)
-        exp.network.load_state_dict(best["model"])
+        load_weights(exp, self.run_dir / BEST)
         test = accuracy(exp.network, exp.dataset.test, self.config.training.eval_batch_size)
         history = state["history"] + [{
             "event": "test", "best_epoch": state["best_epoch"], "test_accuracy": test,
@@ -415,8 +459,16 @@ def load_trained(run_dir: Path, data_dir: str | Path | None = None) -> Experimen
                              "pass the --run-dir of a 'neuroprop train' run")
     raw = load_yaml(run_dir / CONFIG)
     exp = build_experiment(config_from_dict(raw, raw.get("name", "experiment")), data_dir)
-    best = load_checkpoint(run_dir / BEST)
-    check_architecture(best["network"], exp.spec, run_dir / BEST)
-    exp.network.load_state_dict(best["model"])
+    load_weights(exp, run_dir / BEST)
     exp.network.eval()
     return exp
+
+
+def load_weights(exp: Experiment, path: Path) -> None:
+    """Load the weights of checkpoint ``path`` into ``exp.network`` (same architecture)."""
+    best = load_checkpoint(path)
+    check_architecture(best["network"], exp.spec, path)
+    try:
+        exp.network.load_state_dict(best["model"])
+    except DAMAGE as error:
+        raise damaged(path, error) from None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,8 +19,10 @@ from hardware.errors import HardwareError
 from hardware.format import (
     ARRAYS_FILE,
     FORMAT_VERSION,
+    MANIFEST_CHECKSUM,
     MANIFEST_FILE,
     load_export,
+    manifest_checksum,
     save_export,
 )
 from hardware.graph import HardwareNetwork
@@ -52,9 +57,13 @@ def _assert_same_network(a: HardwareNetwork, b: HardwareNetwork) -> None:
                 np.testing.assert_array_equal(x, y)
 
 
-def _rewrite_manifest(export: Path, edit) -> None:
+def _rewrite_manifest(export: Path, edit, sign: bool = True) -> None:
+    """Edit the manifest and (``sign``) recompute its checksum, so that only the edit
+    itself is wrong."""
     manifest = json.loads((export / MANIFEST_FILE).read_text())
     edit(manifest)
+    if sign:
+        manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)
     (export / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
@@ -92,7 +101,8 @@ def test_manifest_fields(tmp_path, make_network, make_inputs):
     manifest = json.loads((path / MANIFEST_FILE).read_text())
 
     assert manifest["format"] == "neuroprop-export"
-    assert manifest["version"] == FORMAT_VERSION == 2
+    assert manifest["version"] == FORMAT_VERSION == 3
+    assert manifest[MANIFEST_CHECKSUM] == manifest_checksum(manifest)
     assert "neuron" not in manifest
     assert manifest["hardware_version"] == __version__
     created = datetime.fromisoformat(manifest["created"])
@@ -131,9 +141,53 @@ def test_manifest_path_is_accepted(tmp_path, make_network):
 
 def test_wrong_version_is_refused_naming_both_versions(tmp_path, make_network):
     path = save_export(make_network("dense", 0), tmp_path / "export")
-    _rewrite_manifest(path, lambda m: m.update(version=3))
-    with pytest.raises(HardwareError, match=r"version 3 is not supported.*version 2.*re-export"):
+    _rewrite_manifest(path, lambda m: m.update(version=4))
+    with pytest.raises(HardwareError, match=r"version 4 is not supported.*version 3.*re-export"):
         load_export(path)
+
+
+def test_version_2_exports_without_a_manifest_checksum_are_refused(tmp_path, make_network):
+    """Version 2 manifests had no checksum: they are refused (re-export), not read unverified."""
+    path = save_export(make_network("dense", 0), tmp_path / "export")
+    _rewrite_manifest(path, lambda m: (m.update(version=2), m.pop(MANIFEST_CHECKSUM)), sign=False)
+    with pytest.raises(HardwareError, match=r"version 2 is not supported.*version 3.*re-export"):
+        load_export(path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["layers"][1].update(weight_exp=m["layers"][1]["weight_exp"] + 1),
+        lambda m: m["input"].update(bits=7),
+        lambda m: m["input"].update(scale=m["input"]["scale"] * 2),
+        lambda m: m["layers"][1]["neuron"].update(kind="linear"),
+        lambda m: m.update(timesteps=2),
+        lambda m: m["metadata"].update(dataset="mnist"),
+        lambda m: m.pop("created"),
+        lambda m: m.pop(MANIFEST_CHECKSUM),
+        lambda m: m.update({MANIFEST_CHECKSUM: 0}),
+    ],
+    ids=["weight_exp", "input_bits", "input_scale", "neuron", "timesteps", "metadata",
+         "created", "no_checksum", "checksum_not_a_string"],
+)
+def test_any_edit_of_the_manifest_fails_its_checksum(tmp_path, make_network, make_inputs, edit):
+    """Every manifest field is covered, not only the arrays: an edit that keeps the export
+    valid (a changed exponent would silently scale every Q-value) is refused in one line."""
+    path = save_export(_quantised(make_network, make_inputs, "dense"), tmp_path / "export")
+    _rewrite_manifest(path, edit, sign=False)
+    with pytest.raises(HardwareError, match=r"checksum mismatch \(manifest_sha256\).*re-export"
+                       ) as error:
+        load_export(path)
+    assert "\n" not in str(error.value)
+
+
+def test_the_manifest_checksum_ignores_formatting(tmp_path, make_network):
+    """The checksum is over the JSON's content: indentation and key order do not matter."""
+    path = save_export(make_network("dense", 0), tmp_path / "export")
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    reordered = dict(reversed(list(manifest.items())))
+    (path / MANIFEST_FILE).write_text(json.dumps(reordered, indent=7))
+    assert load_export(path).num_classes == 10
 
 
 def test_version_1_manifest_is_refused_with_one_line(tmp_path, make_network):
@@ -148,7 +202,7 @@ def test_version_1_manifest_is_refused_with_one_line(tmp_path, make_network):
 
     _rewrite_manifest(path, downgrade)
     with pytest.raises(
-        HardwareError, match=r"version 1 is not supported.*version 2.*re-export"
+        HardwareError, match=r"version 1 is not supported.*version 3.*re-export"
     ) as e:
         load_export(path)
     assert "\n" not in str(e.value)
@@ -423,9 +477,72 @@ def test_failed_write_leaves_the_old_export_intact(tmp_path, make_network, monke
 
         monkeypatch.setattr(Path, "write_text", broken_write_text)
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(HardwareError, match=r"cannot write the export .*No space left") as err:
         save_export(make_network("conv", 1), path)
+    assert "\n" not in str(err.value)
     monkeypatch.undo()
 
     _assert_same_network(old, load_export(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from hardware import format as fmt
+
+source, target, moment = sys.argv[1:]
+net = fmt.load_export(source)
+
+def hang():
+    print("ready", flush=True)
+    time.sleep(120)
+
+if moment == "writing":
+    real_savez = np.savez
+    np.savez = lambda *args, **kwargs: (real_savez(*args, **kwargs), hang())
+else:  # between the two renames that replace an old export
+    real_rename = Path.rename
+    def rename(self, destination):
+        if self.name == "content" and Path(destination) == Path(target).resolve():
+            hang()
+        return real_rename(self, destination)
+    Path.rename = rename
+fmt.save_export(net, target)
+"""
+
+
+@pytest.mark.parametrize("moment", ["writing", "replacing"])
+def test_an_export_killed_midway_is_cleaned_up_by_the_next_export(tmp_path, make_network,
+                                                                  moment):
+    """SIGKILL while an export is written (or while it replaces an old one) leaves a hidden
+    staging folder; the next export into that folder removes it, and puts back the old
+    export that the killed one had moved aside. Folders of the user's are left alone."""
+    old = make_network("dense", 0)
+    source = save_export(make_network("conv", 1), tmp_path / "source")
+    target = tmp_path / "exports" / "export"
+    if moment == "replacing":
+        save_export(old, target)
+    lookalike = tmp_path / "exports" / ".neuroprop-export-new-1-mine"
+    lookalike.mkdir(parents=True)
+    (lookalike / "notes.txt").write_text("keep me")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(source), str(target), moment],
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+    finally:
+        writer.kill()
+        writer.wait()
+    hidden = sorted(p.name for p in target.parent.iterdir() if p.name.startswith("."))
+    assert len(hidden) == (3 if moment == "replacing" else 2), hidden
+    assert not target.exists()  # never written, or moved aside and not yet replaced
+
+    save_export(make_network("dense", 2), tmp_path / "exports" / "another")
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        [lookalike.name, "another"] + (["export"] if moment == "replacing" else []))
+    assert (lookalike / "notes.txt").read_text() == "keep me"
+    if moment == "replacing":
+        _assert_same_network(old, load_export(target))

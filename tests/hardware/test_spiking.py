@@ -10,7 +10,13 @@ import pytest
 
 from hardware.emulator import forward_fixed, forward_float
 from hardware.errors import HardwareError
-from hardware.format import load_export, save_export, validate_network
+from hardware.format import (
+    MANIFEST_CHECKSUM,
+    load_export,
+    manifest_checksum,
+    save_export,
+    validate_network,
+)
 from hardware.graph import HardwareNetwork, Layer
 from hardware.loihi import LIF_MSB_SHIFT, LIF_VTH_MAX
 from hardware.quantize import quantisation_report, quantise
@@ -107,6 +113,7 @@ def _manifest_edit(tmp_path, net, edit) -> str:
     path = save_export(net, tmp_path / "export")
     manifest = json.loads((path / "manifest.json").read_text())
     edit(manifest)
+    manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)  # only the edit is wrong
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -223,3 +224,21 @@ def test_a_failing_process_model_surfaces_its_error_and_cleans_up(
         with runtime.managed_runtime(graph.source):
             runtime.create_runtime(graph.source, run_config("fixed"))
             runtime.run_steps(graph.source, 4 + graph.chain.depth)
+
+
+def test_a_signal_while_the_runtime_is_created_interrupts_after_the_forks():
+    """SIGTERM while Lava forks its processes is held until create_runtime is done (raised
+    in one of the at-fork hooks, it would be ignored and the run would go on)."""
+    events = []
+
+    class Root:
+        runtime = None
+
+        def create_runtime(self, run_cfg):
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while "forking"
+            events.append("forked")
+
+    with pytest.raises(runtime.RunInterrupted, match="SIGTERM"):
+        with runtime.managed_runtime(Root()):
+            runtime.create_runtime(Root(), None)
+    assert events == ["forked"]

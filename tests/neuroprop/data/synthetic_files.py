@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import shutil
 import struct
@@ -53,6 +54,17 @@ def accept_as_official(monkeypatch: pytest.MonkeyPatch, table: dict[str, str],
     """Make the loader's checksum table accept these synthetic files."""
     for path in paths:
         monkeypatch.setitem(table, path.name, md5_of(path))
+
+
+def accept_content_as_official(monkeypatch: pytest.MonkeyPatch, table: dict[str, str],
+                               folder: Path) -> None:
+    """Make the loader's table of decompressed-data md5s (by stem) accept the IDX files in
+    ``folder``, as they are now (gzipped or not)."""
+    for stem in mnist.FILES:
+        path = next(p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file())
+        data = path.read_bytes()
+        data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        monkeypatch.setitem(table, stem, hashlib.md5(data).hexdigest())
 
 
 def cifar_batch(rng: np.random.Generator, n: int, label_key: bytes,

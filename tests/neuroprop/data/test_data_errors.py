@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import pickle
+import struct
 import sys
 import urllib.error
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from synthetic_files import (
     accept_as_official,
+    accept_content_as_official,
     idx_bytes,
     single_line,
     write_cifar_folder,
@@ -79,6 +81,7 @@ def test_download_fetches_missing_files_and_checks_md5(
     source = tmp_path / "source"
     written = write_mnist_files(source, gz=True)
     accept_as_official(monkeypatch, mnist.MNIST_MD5, sorted(source.iterdir()))
+    accept_content_as_official(monkeypatch, mnist.MNIST_CONTENT_MD5, source)
     folder = tmp_path / "data" / "mnist"
     folder.mkdir(parents=True)
     (source / GZ_FILES[1]).rename(folder / GZ_FILES[1])  # one file already there
@@ -102,11 +105,80 @@ def test_download_with_wrong_md5_is_rejected(tmp_path: Path,
     assert not (tmp_path / "mnist").exists()  # no partial file, no empty folder
 
 
-def test_local_file_with_wrong_md5_is_named(tmp_path: Path) -> None:
-    write_mnist_files(tmp_path / "mnist", gz=True)  # not the official files
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "raw"])
+def test_local_file_with_wrong_md5_is_named(tmp_path: Path, gz: bool) -> None:
+    """Local MNIST files are checked by the md5 of their decompressed data, compressed or
+    not (uncompressed files used to go unchecked)."""
+    write_mnist_files(tmp_path / "mnist", gz=gz)  # not the official files
     message = error_of("mnist", tmp_path, download=False)
-    assert str(tmp_path / "mnist" / GZ_FILES[0]) in message
-    assert mnist.MNIST_MD5[GZ_FILES[0]] in message and "official" in message
+    assert str(tmp_path / "mnist" / (GZ_FILES[0] if gz else mnist.FILES[0])) in message
+    assert mnist.MNIST_CONTENT_MD5[mnist.FILES[0]] in message
+    assert "(decompressed)" in message and "official" in message
+
+
+@pytest.mark.parametrize("wrapper", ["gzip_level_1", "gzip_level_9_named", "gzip_two_members",
+                                     "no_gzip_under_gz_name", "uncompressed"])
+def test_the_official_data_in_another_wrapper_is_accepted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrapper: str) -> None:
+    """What counts is the decompressed data: compressed again with other settings (level,
+    file name and time in the header, several members), stored raw under the .gz name
+    (header stripped) or uncompressed, the official data is accepted, and one changed
+    byte in it is refused."""
+    source = tmp_path / "source"
+    written = write_mnist_files(source, gz=False)
+    accept_content_as_official(monkeypatch, mnist.MNIST_CONTENT_MD5, source)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for stem in mnist.FILES:
+        data = (source / stem).read_bytes()
+        packed = {
+            "gzip_level_1": lambda d: gzip.compress(d, compresslevel=1, mtime=0),
+            "gzip_level_9_named": lambda d, s=stem: _gzip_named(d, s),
+            "gzip_two_members": lambda d: gzip.compress(d[:10]) + gzip.compress(d[10:]),
+            "no_gzip_under_gz_name": lambda d: d,
+            "uncompressed": lambda d: d,
+        }[wrapper](data)
+        (folder / (stem if wrapper == "uncompressed" else f"{stem}.gz")).write_bytes(packed)
+    dataset = load_dataset("mnist", tmp_path, val_fraction=0.0, download=False)
+    assert dataset.test.y.tolist() == written[mnist.TEST_LABELS].tolist()
+
+    damaged = folder / (mnist.TEST_IMAGES if wrapper == "uncompressed" else
+                        f"{mnist.TEST_IMAGES}.gz")
+    data = bytearray((source / mnist.TEST_IMAGES).read_bytes())
+    data[-1] ^= 1
+    damaged.write_bytes(bytes(data) if wrapper in ("uncompressed", "no_gzip_under_gz_name")
+                        else gzip.compress(bytes(data)))
+    message = error_of("mnist", tmp_path, download=False)
+    assert str(damaged) in message and "(decompressed)" in message
+
+
+def _gzip_named(data: bytes, name: str) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename=name, mode="wb", fileobj=buffer, compresslevel=9,
+                       mtime=1234567890) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+def test_fashion_mnist_gz_files_are_checked_by_their_published_md5(tmp_path: Path) -> None:
+    """The md5 of Fashion-MNIST's decompressed data is not known here: a .gz is checked by
+    the published md5 of the compressed file."""
+    write_mnist_files(tmp_path / "fashion_mnist", gz=True)
+    message = error_of("fashion_mnist", tmp_path, download=False)
+    assert mnist.FASHION_MNIST_MD5[GZ_FILES[0]] in message and "(decompressed)" not in message
+
+
+def test_an_idx_header_whose_size_overflows_is_named(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four sizes of 2**16 multiply to 2**64, which wrapped to 0 in int64 and matched an
+    empty body (then numpy's reshape raised): they are refused by length."""
+    folder = tmp_path / "mnist"
+    write_mnist_files(folder, gz=False)
+    header = bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2**16] * 4)
+    (folder / mnist.TRAIN_IMAGES).write_bytes(header)
+    accept_content_as_official(monkeypatch, mnist.MNIST_CONTENT_MD5, folder)
+    message = error_of("mnist", tmp_path, download=False)
+    assert "0 data bytes, the header announces 18446744073709551616" in message
 
 
 @pytest.mark.parametrize("content, expect", [
@@ -114,10 +186,12 @@ def test_local_file_with_wrong_md5_is_named(tmp_path: Path) -> None:
     (idx_bytes(np.zeros((60, 28, 28), np.uint8))[:-100], "truncated"),
     (b"\x00\x00", "bad magic number"),
 ], ids=["magic", "truncated", "empty"])
-def test_corrupt_idx_file_is_named(tmp_path: Path, content: bytes, expect: str) -> None:
+def test_corrupt_idx_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   content: bytes, expect: str) -> None:
     folder = tmp_path / "mnist"
     write_mnist_files(folder, gz=False)
     (folder / mnist.TRAIN_IMAGES).write_bytes(content)
+    accept_content_as_official(monkeypatch, mnist.MNIST_CONTENT_MD5, folder)
     message = error_of("mnist", tmp_path, download=False)
     assert str(folder / mnist.TRAIN_IMAGES) in message and expect in message
 
@@ -127,15 +201,15 @@ def test_truncated_gz_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     write_mnist_files(folder, gz=True)
     path = folder / GZ_FILES[0]
     path.write_bytes(path.read_bytes()[:200])
-    accept_as_official(monkeypatch, mnist.MNIST_MD5, sorted(folder.iterdir()))
     message = error_of("mnist", tmp_path, download=False)
     assert str(path) in message and "not a valid IDX file" in message
 
 
-def test_mismatched_labels_are_named(tmp_path: Path) -> None:
+def test_mismatched_labels_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "mnist"
     write_mnist_files(folder, gz=False, n_train=60)
     (folder / mnist.TRAIN_LABELS).write_bytes(idx_bytes(np.zeros(59, np.uint8)))
+    accept_content_as_official(monkeypatch, mnist.MNIST_CONTENT_MD5, folder)
     message = error_of("mnist", tmp_path, download=False)
     assert str(folder / mnist.TRAIN_LABELS) in message
 

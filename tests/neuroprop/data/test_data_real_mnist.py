@@ -3,6 +3,7 @@ official split sizes."""
 
 from __future__ import annotations
 
+import gzip
 from collections import Counter
 from pathlib import Path
 
@@ -40,3 +41,20 @@ def test_real_mnist_sizes_and_validation_from_train(monkeypatch: pytest.MonkeyPa
     np.testing.assert_array_equal(dataset.test.x.numpy()[:, 0], test_x)
     x, _ = next(dataset.test.batches(10000, shuffle=False))
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_real_mnist_compressed_again_or_uncompressed_is_accepted(tmp_path: Path) -> None:
+    """The md5s of MNIST's decompressed data: the official files recompressed (level 1, no
+    name, another time), decompressed, or as they are, all load to the same arrays."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    source = SHARED / "mnist"
+    for stem in (mnist.TRAIN_IMAGES, mnist.TRAIN_LABELS):
+        (folder / f"{stem}.gz").symlink_to(source / f"{stem}.gz")
+    data = gzip.decompress((source / f"{mnist.TEST_IMAGES}.gz").read_bytes())
+    (folder / f"{mnist.TEST_IMAGES}.gz").write_bytes(gzip.compress(data, 1, mtime=0))
+    (folder / mnist.TEST_LABELS).write_bytes(
+        gzip.decompress((source / f"{mnist.TEST_LABELS}.gz").read_bytes()))
+    dataset = load_dataset("mnist", tmp_path, val_fraction=0.1, download=False)
+    official = load_dataset("mnist", SHARED, val_fraction=0.1, download=False)
+    assert (dataset.test.y == official.test.y).all() and (dataset.test.x == official.test.x).all()
