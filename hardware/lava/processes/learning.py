@@ -79,6 +79,7 @@ class _HiddenModel(PyLoihiProcessModel):
         size = proc_params["size"]
         self.params = proc_params["params"]
         self.zeros = np.zeros(size, self.dtype)
+        self.no_spikes = np.zeros(size, bool)
         self.activity = np.zeros(size, self.dtype)
         self.gate = np.zeros(size, bool)
         self.sign = 0
@@ -104,7 +105,7 @@ class _HiddenModel(PyLoihiProcessModel):
             port_2.send(self.factors[name][0])
             port_3.send(self.factors[name][1])
         self.y1_out.send(self.zeros)
-        self.bap_out.send(np.zeros(len(self.zeros), bool))
+        self.bap_out.send(self.no_spikes)
 
 
 @implements(proc=HiddenLearner, protocol=LoihiProtocol)
@@ -170,6 +171,8 @@ class _SelectorModel(PyLoihiProcessModel):
         size = proc_params["size"]
         self.params = p = proc_params["params"]
         self.zeros = np.zeros(size, self.dtype)
+        self.no_spikes = np.zeros(size, bool)
+        self.no_rpe = np.zeros(1, self.dtype)
         self.choice = self.zeros
         self.rpe = np.zeros(1, self.dtype)
         self.factors = (self.zeros, self.zeros)
@@ -186,11 +189,11 @@ class _SelectorModel(PyLoihiProcessModel):
             self.decide(trial, q)
         sending = step == CHOICE_STEP
         self.choice_out.send(self.choice if sending else self.zeros)
-        self.rpe_out.send(self.rpe if sending else np.zeros(1, self.dtype))
+        self.rpe_out.send(self.rpe if sending else self.no_rpe)
         self.y2_out.send(self.factors[0])
         self.y3_out.send(self.factors[1])
         self.y1_out.send(self.zeros)
-        self.bap_out.send(np.zeros(len(self.zeros), bool))
+        self.bap_out.send(self.no_spikes)
 
     def decide(self, trial: int, q: np.ndarray) -> None:
         p = self.params
