@@ -2,11 +2,14 @@
 
 The graph (schedule and factors: ``hardware.onchip.plan``)::
 
-    NpySource --x--> W1 (LearningDense) --a--> HiddenLearner --y1--> W2 (LearningDense)
-        --q--> RewardSelector --onehot(s)--> B2 (LearningDense) --phi--> HiddenLearner
+    RewardSelector --x--> W1 (LearningDense) --a--> HiddenLearner --y1--> W2 (LearningDense)
+        --q--> RewardSelector --2|d| at s--> B2 (LearningDense) --2|d| phi--> HiddenLearner
     RewardSelector --d--> HiddenLearner
-    HiddenLearner --y2, y3 (d phi g)--> W1;  HiddenLearner --y2, y3 (d y1)--> B2
+    HiddenLearner --y2, y3 (sign(d) 2|d| phi g)--> W1;  HiddenLearner --y2, y3 (sign(d) y1/2)--> B2
     RewardSelector --y2, y3 (d at s)--> W2
+
+The selector is also the environment: it presents each trial's input (five processes
+in all; each one costs every step).
 
 One compiled graph runs all N trials (4 N steps) in one ``run()``; inputs, labels and
 forced actions go in as ``.npy`` files, the selector writes its record of every trial
@@ -30,7 +33,6 @@ from lava.utils.weightutils import SignMode
 from hardware.errors import HardwareError
 from hardware.lava import runtime
 from hardware.lava.processes.learning import HiddenLearner, RewardSelector
-from hardware.lava.processes.stream import NpySource
 from hardware.onchip.model import Trials
 from hardware.onchip.plan import CONNECTIONS, TRIAL_STEPS, X_TAU, LearningPlan
 
@@ -74,12 +76,12 @@ def learn_on_lava(plan: LearningPlan, x_int: np.ndarray, labels: np.ndarray,
         np.lib.format.open_memmap(paths["records"], mode="w+", dtype=np.float64,
                                   shape=(count, plan.num_classes + 3)).flush()
         start = time.perf_counter()
-        source, synapses = _build(plan, paths, count, actions is not None)
+        root, synapses = _build(plan, paths, count, actions is not None)
         config = Loihi2SimCfg(select_tag="fixed_pt" if plan.fixed else "floating_pt")
-        with runtime.managed_runtime(source):
-            runtime.create_runtime(source, config)
+        with runtime.managed_runtime(root):
+            runtime.create_runtime(root, config)
             built = time.perf_counter()
-            runtime.run_steps(source, count * TRIAL_STEPS)
+            runtime.run_steps(root, count * TRIAL_STEPS)
             finished = time.perf_counter()
             learned = {name: np.asarray(synapses[name].weights.get()) for name in CONNECTIONS}
         records = np.load(paths["records"])
@@ -91,24 +93,23 @@ def learn_on_lava(plan: LearningPlan, x_int: np.ndarray, labels: np.ndarray,
 
 
 def _build(plan: LearningPlan, paths: dict[str, str], count: int,
-           forced: bool) -> tuple[NpySource, dict[str, LearningDense]]:
+           forced: bool) -> tuple[RewardSelector, dict[str, LearningDense]]:
     hidden_size, inputs = plan.hidden.weights.shape
-    source = NpySource(path=paths["inputs"], size=inputs, num_samples=count,
-                       repeat=TRIAL_STEPS, duration=1)
     synapses = {name: _learning_dense(plan, name) for name in CONNECTIONS}
     factor = "shift" if plan.fixed else "gain"
     hidden = HiddenLearner(size=hidden_size, params={
         "hidden_max": plan.hidden_max,
         **{name: getattr(plan.connection(name), factor) for name in ("hidden", "feedback")},
     })
-    selector = RewardSelector(size=plan.num_classes, params={
-        "labels_path": paths["labels"], "actions_path": paths["actions"] if forced else None,
+    selector = RewardSelector(size=plan.num_classes, inputs=inputs, params={
+        "inputs_path": paths["inputs"], "labels_path": paths["labels"],
+        "actions_path": paths["actions"] if forced else None,
         "records_path": paths["records"], "num_trials": count, "reward": plan.reward,
         "q_scale": plan.q_scale, "epsilon": plan.epsilon, "temperature": plan.temperature,
         "seed": plan.seed, "output": getattr(plan.output, factor),
     })
     w1, w2, b2 = (synapses[name] for name in CONNECTIONS)
-    source.s_out.connect(w1.s_in)
+    selector.x_out.connect(w1.s_in)
     w1.a_out.connect(hidden.a_in)
     hidden.s_out.connect(w2.s_in)
     w2.a_out.connect(selector.q_in)
@@ -122,7 +123,7 @@ def _build(plan: LearningPlan, paths: dict[str, str], count: int,
         y3.connect(synapse.s_in_y3)
         neurons.y1_out.connect(synapse.s_in_y1)
         neurons.bap_out.connect(synapse.s_in_bap)
-    return source, synapses
+    return selector, synapses
 
 
 def _learning_dense(plan: LearningPlan, name: str) -> LearningDense:

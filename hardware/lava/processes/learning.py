@@ -25,6 +25,7 @@ from hardware.onchip.plan import (
     CHOICE_STEP,
     FEEDBACK_STEP,
     HIDDEN_STEP,
+    INPUT_STEP,
     TRIAL_STEPS,
 )
 from hardware.onchip.selection import Selector
@@ -54,12 +55,15 @@ class HiddenLearner(AbstractProcess):
 
 
 class RewardSelector(AbstractProcess):
-    """Read-out, selection, reward and RPE of a learning run. ``params``: labels_path,
-    actions_path (or None), records_path, num_trials, reward, q_scale, epsilon,
-    temperature, seed, and the output factor's fixed shift or float gain."""
+    """The trial's environment and chooser: presents each input, reads the Q-values,
+    selects, rewards from the label, computes the RPE. ``params``: inputs_path (N, D)
+    rows, labels_path, actions_path (or None), records_path, num_trials, reward,
+    q_scale, epsilon, temperature, seed, and the output factor's fixed shift or float
+    gain. (One process for both: each process costs every step of every trial.)"""
 
-    def __init__(self, *, size: int, params: dict) -> None:
-        super().__init__(size=size, params=params)
+    def __init__(self, *, size: int, inputs: int, params: dict) -> None:
+        super().__init__(size=size, inputs=inputs, params=params)
+        self.x_out = OutPort(shape=(inputs,))
         self.q_in = InPort(shape=(size,))
         self.choice_out = OutPort(shape=(size,))
         self.rpe_out = OutPort(shape=(1,))
@@ -163,7 +167,7 @@ class PyHiddenLearnerFloat(_HiddenModel):
 
 
 class _SelectorModel(PyLoihiProcessModel):
-    q_in = choice_out = rpe_out = y2_out = y3_out = y1_out = bap_out = None
+    x_out = q_in = choice_out = rpe_out = y2_out = y3_out = y1_out = bap_out = None
     dtype = None
 
     def __init__(self, proc_params) -> None:
@@ -179,12 +183,20 @@ class _SelectorModel(PyLoihiProcessModel):
         forced = np.load(p["actions_path"]) if p["actions_path"] else None
         self.selector = Selector(p["seed"], p["epsilon"], p["temperature"], forced)
         self.labels = np.load(p["labels_path"])
+        self.inputs = None
+        self.no_input = np.zeros(proc_params["inputs"], self.dtype)
         self.records = None
 
     def run_spk(self) -> None:
         step = _trial_step(self.time_step)
-        q = self.q_in.recv()
         trial = (self.time_step - 1) // TRIAL_STEPS
+        if step == INPUT_STEP and trial < self.params["num_trials"]:
+            if self.inputs is None:
+                self.inputs = np.load(self.params["inputs_path"], mmap_mode="r")
+            self.x_out.send(np.asarray(self.inputs[trial], dtype=self.dtype))
+        else:
+            self.x_out.send(self.no_input)
+        q = self.q_in.recv()
         if step == CHOICE_STEP and trial < self.params["num_trials"]:
             self.decide(trial, q)
         sending = step == CHOICE_STEP
@@ -217,6 +229,7 @@ class _SelectorModel(PyLoihiProcessModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PyRewardSelectorFixed(_SelectorModel):
+    x_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     choice_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     rpe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -242,6 +255,7 @@ class PyRewardSelectorFixed(_SelectorModel):
 @requires(CPU)
 @tag("floating_pt")
 class PyRewardSelectorFloat(_SelectorModel):
+    x_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     choice_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     rpe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)

@@ -2,8 +2,7 @@
 sink writing one, one row per time step, so no Var get/set happens per sample.
 
 NpySource at step t (1-based) sends row (t - 1) // repeat of an (N, D) array (each row
-for ``repeat`` steps: T for spiking nets; only the first ``duration`` of them when given,
-zeros on the rest: one step per learning trial), zeros once that row is past N.
+for ``repeat`` steps: T for spiking nets), zeros once that row is past N.
 NpySink at step t writes what it receives into row (t - 1 - latency) // interval when
 that row exists (0 <= row < N): the last write of a row's ``interval`` steps stays
 (``accumulate``: they add up, e.g. spike counts). With a network of ``latency``
@@ -26,10 +25,8 @@ class NpySource(AbstractProcess):
     """Sends row ``(time_step - 1) // repeat`` of the (N, size) array in ``path``
     (memory-mapped)."""
 
-    def __init__(self, *, path: str, size: int, num_samples: int, repeat: int = 1,
-                 duration: int | None = None) -> None:
-        super().__init__(path=path, size=size, num_samples=num_samples, repeat=repeat,
-                         duration=repeat if duration is None else duration)
+    def __init__(self, *, path: str, size: int, num_samples: int, repeat: int = 1) -> None:
+        super().__init__(path=path, size=size, num_samples=num_samples, repeat=repeat)
         self.s_out = OutPort(shape=(size,))
 
 
@@ -70,8 +67,8 @@ class _NpySourceModel(PyLoihiProcessModel):
     def run_spk(self) -> None:
         if self._rows is None:
             self._rows = np.load(self.proc_params["path"], mmap_mode="r")
-        row, within = divmod(self.time_step - 1, self.proc_params["repeat"])
-        if row < self.proc_params["num_samples"] and within < self.proc_params["duration"]:
+        row = (self.time_step - 1) // self.proc_params["repeat"]
+        if row < self.proc_params["num_samples"]:
             self.s_out.send(np.asarray(self._rows[row], dtype=self.dtype))
         else:
             self.s_out.send(self._zeros)
