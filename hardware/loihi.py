@@ -252,15 +252,23 @@ def lif_step_fixed(
     bias / 2^6. Returns int32 u, int32 v, bool spikes.
     """
     _check_lif_constants(du, dv, vth)
+    u, v = lif_integrate_fixed(u, v, a_in, du, dv, bias)
+    s = v > (int(vth) << LIF_MSB_SHIFT)
+    v = np.where(s, 0, v)
+    return u.astype(INT32), v.astype(INT32), s
+
+
+def lif_integrate_fixed(
+    u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: int, dv: int,
+    bias: int | np.ndarray = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``lif_step_fixed`` up to the threshold: the new u and v before any reset, int64."""
     half = 1 << (LIF_STATE_BITS - 1)
     u = lif_current_fixed(u, a_in, du)
     u = np.where(u > half, u - 2 * half, np.where(u <= -half, u + 2 * half, u))
     v = _decayed(wrap_signed(v, ACCUMULATOR_BITS), LIF_DECAY_UNITY - dv)
     v = wrap_signed(v + u + np.asarray(bias, dtype=np.int64), ACCUMULATOR_BITS)
-    v = np.clip(v, -LIF_VOLTAGE_MAX, LIF_VOLTAGE_MAX)
-    s = v > (int(vth) << LIF_MSB_SHIFT)
-    v = np.where(s, 0, v)
-    return u.astype(INT32), v.astype(INT32), s
+    return u, np.clip(v, -LIF_VOLTAGE_MAX, LIF_VOLTAGE_MAX)
 
 
 def lif_current_fixed(u: np.ndarray, a_in: np.ndarray, du: int) -> np.ndarray:

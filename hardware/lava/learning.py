@@ -11,7 +11,8 @@ The graph (schedule and factors: ``hardware.onchip.plan``)::
 The selector is also the environment: it presents each trial's input (five processes
 in all; each one costs every step).
 
-One compiled graph runs all N trials (4 N steps) in one ``run()``; inputs, labels and
+One compiled graph runs all N trials ((T + 3) N steps; T = 1 for rate nets) in one
+``run()``; inputs, labels and
 forced actions go in as ``.npy`` files, the selector writes its record of every trial
 into another, and the learned weights are read once at the end.
 """
@@ -34,7 +35,7 @@ from hardware.errors import HardwareError
 from hardware.lava import runtime
 from hardware.lava.processes.learning import HiddenLearner, RewardSelector
 from hardware.onchip.model import Trials
-from hardware.onchip.plan import CONNECTIONS, TRIAL_STEPS, X_TAU, LearningPlan
+from hardware.onchip.plan import CONNECTIONS, X_TAU, LearningPlan
 
 MESSAGE_BITS = 24
 
@@ -81,7 +82,7 @@ def learn_on_lava(plan: LearningPlan, x_int: np.ndarray, labels: np.ndarray,
         with runtime.managed_runtime(root):
             runtime.create_runtime(root, config)
             built = time.perf_counter()
-            runtime.run_steps(root, count * TRIAL_STEPS)
+            runtime.run_steps(root, count * plan.trial_steps)
             finished = time.perf_counter()
             learned = {name: np.asarray(synapses[name].weights.get()) for name in CONNECTIONS}
         records = np.load(paths["records"])
@@ -97,12 +98,14 @@ def _build(plan: LearningPlan, paths: dict[str, str], count: int,
     hidden_size, inputs = plan.hidden.weights.shape
     synapses = {name: _learning_dense(plan, name) for name in CONNECTIONS}
     factor = "shift" if plan.fixed else "gain"
+    substrate = {"timesteps": plan.timesteps, "spiking": plan.spiking}
     hidden = HiddenLearner(size=hidden_size, params={
-        "hidden_max": plan.hidden_max,
+        **substrate, "neuron": plan.neurons.get("hidden"), "hidden_max": plan.hidden_max,
         **{name: getattr(plan.connection(name), factor) for name in ("hidden", "feedback")},
     })
     selector = RewardSelector(size=plan.num_classes, inputs=inputs, params={
-        "inputs_path": paths["inputs"], "labels_path": paths["labels"],
+        **substrate, "readout": plan.neurons.get("readout"), "inputs_path": paths["inputs"],
+        "labels_path": paths["labels"],
         "actions_path": paths["actions"] if forced else None,
         "records_path": paths["records"], "num_trials": count, "reward": plan.reward,
         "q_scale": plan.q_scale, "epsilon": plan.epsilon, "temperature": plan.temperature,
@@ -128,7 +131,7 @@ def _build(plan: LearningPlan, paths: dict[str, str], count: int,
 
 def _learning_dense(plan: LearningPlan, name: str) -> LearningDense:
     connection = plan.connection(name)
-    rule = Loihi3FLearningRule(dw=connection.rule, x1_tau=X_TAU, t_epoch=TRIAL_STEPS,
+    rule = Loihi3FLearningRule(dw=connection.rule, x1_tau=X_TAU, t_epoch=plan.trial_steps,
                                rng_seed=plan.trace_seed)
     weights = connection.weights
     return LearningDense(

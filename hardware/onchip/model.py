@@ -5,6 +5,17 @@ BrainProp with batch size 1 and SGD, to rounding). Fixed: the integers of Lava's
 ``fixed_pt`` models, bit for bit, including the learning engine's stochastic decay and
 rounding with Lava's random number streams (``hardware.onchip.arithmetic``). The trial's
 schedule and scales are the plan's (``hardware.onchip.plan``).
+
+A trial's forward pass gives, per substrate, the Q-values, the hidden neurons' gate and
+their pre activity for W2 (and B2's post trace)::
+
+    rate:     a = W1 x;  y1 = relu(a) (clipped to 8 bits in fixed point);  q = W2 y1
+              gate g = [a > 0];  pre for W2: y1 (its trace: y1 / 2)
+    spiking:  T steps of IF neurons on the constant current W1 x and a leaky read-out
+              (du = 1, dv = 0) of W2 s; q = v[T] / T;  pre for W2: the spike count n
+              (its trace: n, sent as a graded spike 2 n; float n / T);
+              gate g = (1/T) sum_t psi(v_t) c_t (fixed: sum_t psi_int c_t), as the torch
+              rule's trial-mean surrogate times the reset-aware window (docs/spiking.md)
 """
 
 from __future__ import annotations
@@ -15,13 +26,8 @@ import numpy as np
 
 from hardware.errors import HardwareError
 from hardware.onchip import arithmetic as engine
-from hardware.onchip.plan import (
-    CONNECTIONS,
-    SPIKE_STEP,
-    TRIAL_STEPS,
-    X_TAU,
-    LearningPlan,
-)
+from hardware.onchip.neurons import HiddenIF, Readout
+from hardware.onchip.plan import CONNECTIONS, X_TAU, LearningPlan
 from hardware.onchip.selection import Selector
 
 
@@ -44,26 +50,72 @@ class Trials:
                    rewards=records[:, -2], delta=records[:, -1])
 
 
-def _shift(values: np.ndarray, exponent: int) -> np.ndarray:
+@dataclass
+class Forward:
+    """A forward pass of N samples: ``q_raw`` what the read-out holds (fixed: integers),
+    ``q`` the Q-values as floats, ``gate`` the hidden gates and ``payload`` the graded
+    spike each hidden neuron sends W2 for learning (rate: y1; spiking: its count)."""
+
+    q_raw: np.ndarray
+    q: np.ndarray
+    gate: np.ndarray
+    payload: np.ndarray
+
+
+def shift(values: np.ndarray, exponent: int) -> np.ndarray:
+    """A Dense's weight exponent: << e, or arithmetic >> -e (floor)."""
     return values << exponent if exponent > 0 else values >> -exponent
 
 
-def hidden_activity(plan: LearningPlan, w1: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The hidden neurons' pre-activation a (N, H) for inputs x (N, D): integer a in fixed
-    point (a = W1 x shifted), float otherwise."""
+def forward(plan: LearningPlan, weights: dict[str, np.ndarray], x: np.ndarray) -> Forward:
+    """The chip's forward pass of integer inputs ``x`` (N, D) with ``weights``."""
+    if plan.spiking:
+        return _spiking_forward(plan, weights, x)
     if plan.fixed:
-        return _shift(x.astype(np.int64) @ w1.T.astype(np.int64), plan.hidden.weight_exp)
-    return (x * plan.input_scale) @ w1.T
+        a = shift(x.astype(np.int64) @ weights["hidden"].T.astype(np.int64),
+                  plan.hidden.weight_exp)
+        y1 = np.clip(a, 0, int(plan.hidden_max))
+        q_raw = shift(y1 @ weights["output"].T.astype(np.int64), plan.output.weight_exp)
+        return Forward(q_raw=q_raw, q=q_raw * plan.q_scale, gate=a > 0, payload=y1)
+    a = (x * plan.input_scale) @ weights["hidden"].T
+    y1 = np.maximum(a, 0)
+    q = y1 @ weights["output"].T
+    return Forward(q_raw=q, q=q, gate=(a > 0).astype(np.float64), payload=y1)
+
+
+def _spiking_forward(plan: LearningPlan, weights: dict[str, np.ndarray],
+                     x: np.ndarray) -> Forward:
+    """T steps of the IF neurons and the li read-out (``hardware.onchip.neurons``)."""
+    hidden, readout = spiking_neurons(plan)
+    if plan.fixed:
+        current = shift(x.astype(np.int64) @ weights["hidden"].T.astype(np.int64),
+                        plan.hidden.weight_exp)
+        w2 = weights["output"].T.astype(np.int64)
+    else:
+        current = (x * plan.input_scale) @ weights["hidden"].T
+        w2 = weights["output"].T
+    state = hidden.start(current.shape)
+    read = readout.start((len(x), plan.num_classes))
+    for _ in range(plan.timesteps):
+        spikes = hidden.step(state, current)
+        a = spikes.astype(w2.dtype) @ w2
+        read = readout.step(read, shift(a, plan.output.weight_exp) if plan.fixed else a)
+    q_raw = readout.q(read, plan.timesteps)
+    return Forward(q_raw=q_raw, q=q_raw * plan.q_scale,
+                   gate=hidden.gate(state, plan.timesteps),
+                   payload=hidden.payload(state, plan.timesteps))
+
+
+def spiking_neurons(plan: LearningPlan) -> tuple[HiddenIF, Readout]:
+    """The hidden IF neurons and the read-out of a spiking plan."""
+    return (HiddenIF(plan.fixed, plan.neurons["hidden"]),
+            Readout(plan.fixed, plan.neurons["readout"]))
 
 
 def predict(plan: LearningPlan, x: np.ndarray) -> np.ndarray:
     """Greedy forward pass of the chip's net on integer inputs (N, ...): Q-values (floats)."""
-    x = _flat(plan, x)
-    a = hidden_activity(plan, plan.hidden.weights, x)
-    if plan.fixed:
-        y1 = np.clip(a, 0, int(plan.hidden_max))
-        return _shift(y1 @ plan.output.weights.T.astype(np.int64), 0) * plan.q_scale
-    return np.maximum(a, 0) @ plan.output.weights.T
+    weights = {name: plan.connection(name).weights for name in CONNECTIONS}
+    return forward(plan, weights, _flat(plan, x)).q
 
 
 def _flat(plan: LearningPlan, x: np.ndarray) -> np.ndarray:
@@ -90,59 +142,28 @@ def learn(plan: LearningPlan, x: np.ndarray, labels: np.ndarray,
                             + ("" if actions is None else f", {len(actions)} actions")
                             + ": pass one of each per trial")
     selector = Selector(plan.seed, plan.epsilon, plan.temperature, actions)
-    step = _FixedTrial(plan) if plan.fixed else _FloatTrial(plan)
+    trial = _Trial(plan)
     count = len(x)
     records = Trials(actions=np.zeros(count, np.int64), rewards=np.zeros(count),
                      q=np.zeros((count, plan.num_classes)), delta=np.zeros(count))
-    for trial in range(count):
-        step.run(trial, x[trial], int(labels[trial]), selector, records)
-    return plan.with_weights(step.weights), records
+    for index in range(count):
+        trial.run(index, x[index], int(labels[index]), selector, records)
+    return plan.with_weights(trial.weights), records
 
 
-class _FloatTrial:
+class _Trial:
+    """One trial after another, with the chip's state between them (weights, random
+    streams)."""
+
     def __init__(self, plan: LearningPlan) -> None:
         self.plan = plan
-        self.weights = {name: plan.connection(name).weights.astype(np.float64).copy()
-                        for name in CONNECTIONS}
-
-    def run(self, trial: int, x: np.ndarray, label: int, selector: Selector,
-            records: Trials) -> None:
-        plan, w = self.plan, self.weights
-        x = x * plan.input_scale
-        a = w["hidden"] @ x
-        y1 = np.maximum(a, 0)
-        q = w["output"] @ y1
-        action = selector.choose(q)
-        reward = float(action == label)
-        delta = reward - q[action]
-        choice = np.zeros(plan.num_classes)
-        choice[action] = 2 * abs(delta)
-        feedback = w["feedback"] @ choice
-        at_action = np.zeros(plan.num_classes)
-        at_action[action] = delta
-        factors = {
-            "hidden": np.sign(delta) * feedback * (a > 0),
-            "output": at_action,
-            "feedback": np.sign(delta) * y1,
-        }
-        pre = {"hidden": x, "output": y1, "feedback": choice}
-        for name in CONNECTIONS:
-            connection = plan.connection(name)
-            steps = SPIKE_STEP[name]
-            x1 = engine.decay_float(pre[name] / 2, steps, X_TAU)
-            y = engine.decay_float(factors[name] * connection.gain, steps, engine.Y_TAU)
-            x0 = pre[name] != 0
-            w[name] = w[name] + np.outer(y, x1 * x0) * (connection.mantissa
-                                                        * 2.0**connection.exponent)
-        _record(records, trial, q, action, reward, delta)
-
-
-class _FixedTrial:
-    def __init__(self, plan: LearningPlan) -> None:
-        self.plan = plan
-        # Lava truncates a mixed-sign matrix's initial weights to even values once.
-        self.weights = {name: (plan.connection(name).weights.astype(np.int32) >> 1) << 1
-                        for name in CONNECTIONS}
+        if plan.fixed:
+            # Lava truncates a mixed-sign matrix's initial weights to even values once.
+            self.weights = {name: (plan.connection(name).weights.astype(np.int32) >> 1) << 1
+                            for name in CONNECTIONS}
+        else:
+            self.weights = {name: plan.connection(name).weights.astype(np.float64).copy()
+                            for name in CONNECTIONS}
         self.x_random = engine.RandomStream(plan.trace_seed)
         self.y_random = engine.RandomStream(plan.trace_seed + 2)
         self.w_random = engine.RandomStream(engine.WEIGHT_RNG_SEED)
@@ -150,47 +171,67 @@ class _FixedTrial:
     def run(self, trial: int, x: np.ndarray, label: int, selector: Selector,
             records: Trials) -> None:
         plan, w = self.plan, self.weights
-        x = x.astype(np.int64)
-        a = _shift(w["hidden"].astype(np.int64) @ x, plan.hidden.weight_exp)
-        y1 = np.clip(a, 0, int(plan.hidden_max))
-        q_int = _shift(w["output"].astype(np.int64) @ y1, plan.output.weight_exp)
-        action = selector.choose(q_int * plan.q_scale)
+        out = forward(plan, w, x[None])
+        q_raw, gate, payload = out.q_raw[0], out.gate[0], out.payload[0]
+        action = selector.choose(out.q[0])
         reward = int(action == label)
-        delta = reward * int(plan.reward) - int(q_int[action])
-        at_action = np.zeros(plan.num_classes, np.int64)
-        at_action[action] = delta
-        output_factor = engine.factor_fixed(at_action, plan.output.shift)
-        choice = 2 * (output_factor[0] + output_factor[1])
-        feedback = _shift(w["feedback"].astype(np.int64) @ choice, plan.feedback.weight_exp)
-        sign = int(np.sign(delta))
-        factors = {
-            "hidden": engine.factor_fixed(sign * feedback * (a > 0), plan.hidden.shift),
-            "output": output_factor,
-            "feedback": engine.factor_fixed(sign * engine.pre_trace_fixed(y1), 0),
-        }
-        pre = {"hidden": x, "output": y1, "feedback": choice}
-        learn_step = (trial + 1) * TRIAL_STEPS
+        at_action = np.zeros(plan.num_classes, q_raw.dtype)
+        if plan.fixed:
+            delta = reward * int(plan.reward) - int(q_raw[action])
+            at_action[action] = delta
+            factor_out = engine.factor_fixed(at_action, plan.output.shift)
+            choice = 2 * (factor_out[0] + factor_out[1])
+        else:
+            delta = reward - float(q_raw[action])
+            at_action[action] = delta
+            factor_out = engine.factor_float(at_action * plan.output.gain)
+            choice = np.zeros(plan.num_classes)
+            choice[action] = 2 * abs(delta)
+        feedback = shift(w["feedback"].astype(np.int64) @ choice, plan.feedback.weight_exp) \
+            if plan.fixed else w["feedback"] @ choice
+        sign = np.sign(delta)
+        pre = {"hidden": x if plan.fixed else x * plan.input_scale, "output": payload,
+               "feedback": choice}
+        if plan.fixed:
+            factors = {
+                "hidden": engine.factor_fixed(sign * feedback * gate, plan.hidden.shift),
+                "output": factor_out,
+                "feedback": engine.factor_fixed(sign * engine.pre_trace_fixed(payload), 0),
+            }
+            self._learn_fixed(trial, pre, factors)
+        else:
+            factors = {
+                "hidden": engine.factor_float(sign * feedback * gate * plan.hidden.gain),
+                "output": factor_out,
+                "feedback": engine.factor_float(sign * payload / 2 * plan.feedback.gain),
+            }
+            self._learn_float(pre, factors)
+        records.q[trial] = out.q[0]
+        records.actions[trial] = action
+        records.rewards[trial] = reward
+        records.delta[trial] = delta * plan.q_scale
+
+    def _learn_float(self, pre: dict, factors: dict) -> None:
+        for name in CONNECTIONS:
+            connection, steps = self.plan.connection(name), self.plan.spike_step(name)
+            x1 = engine.decay_float(pre[name] / 2, steps, X_TAU)
+            y2, y3 = (engine.decay_float(y, steps, engine.Y_TAU) for y in factors[name])
+            x0 = pre[name] != 0
+            self.weights[name] = self.weights[name] + np.outer(y2 - y3, x1 * x0) * (
+                connection.mantissa * 2.0**connection.exponent)
+
+    def _learn_fixed(self, trial: int, pre: dict, factors: dict) -> None:
+        learn_step = (trial + 1) * self.plan.trial_steps
         x_random = self.x_random[2 * learn_step]
         y_random = self.y_random[2 * learn_step]
         w_random = self.w_random[trial + 1]
         for name in CONNECTIONS:
-            connection = plan.connection(name)
-            steps = SPIKE_STEP[name]
+            connection, steps = self.plan.connection(name), self.plan.spike_step(name)
             x0 = pre[name] != 0
             x1 = engine.decay_fixed(engine.pre_trace_fixed(pre[name]), steps, X_TAU, x_random)
             x1 = np.clip(x1, 0, engine.TRACE_MAX)
-            y2, y3 = factors[name]
-            y2 = engine.decay_fixed(y2, steps, engine.Y_TAU, y_random)
-            y3 = engine.decay_fixed(y3, steps, engine.Y_TAU, y_random)
-            w[name] = engine.apply_fixed(w[name], x0, x1, y2, y3, connection.mantissa,
-                                         connection.exponent, w_random)
-        _record(records, trial, q_int * plan.q_scale, action, reward,
-                delta * plan.q_scale)
-
-
-def _record(records: Trials, trial: int, q: np.ndarray, action: int, reward: float,
-            delta: float) -> None:
-    records.q[trial] = q
-    records.actions[trial] = action
-    records.rewards[trial] = reward
-    records.delta[trial] = delta
+            y2, y3 = (engine.decay_fixed(y, steps, engine.Y_TAU, y_random)
+                      for y in factors[name])
+            self.weights[name] = engine.apply_fixed(self.weights[name], x0, x1, y2, y3,
+                                                    connection.mantissa, connection.exponent,
+                                                    w_random)

@@ -59,6 +59,7 @@ import numpy as np
 
 from hardware.errors import HardwareError
 from hardware.graph import HardwareNetwork, layer_name
+from hardware.loihi import LIF_DECAY_MAX, LIF_MSB_SHIFT
 from hardware.onchip.arithmetic import (
     EXPONENT_RANGE,
     MANTISSA_MAX,
@@ -68,11 +69,7 @@ from hardware.onchip.arithmetic import (
     Y_TAU,
 )
 
-TRIAL_STEPS = 4
-INPUT_STEP, HIDDEN_STEP, CHOICE_STEP, FEEDBACK_STEP = 1, 2, 3, 4
-"""Within-trial steps (1-based) of the schedule in the module docstring."""
-SPIKE_STEP = {"hidden": INPUT_STEP, "output": HIDDEN_STEP, "feedback": CHOICE_STEP}
-"""Each connection's pre spike step tx (its x1 and y traces decay tx steps)."""
+RATE_TIMESTEPS = 1
 X_TAU = Y_TAU
 """x1's decay constant: Lava's own choice for the y traces, so both decay alike."""
 CONNECTIONS = ("hidden", "output", "feedback")
@@ -113,11 +110,40 @@ class LearningPlan:
     reward: float
     """r for a correct action in Q units: r_int in fixed point, 1.0 in float."""
     hidden_max: float
+    """Largest hidden activity (rate nets; 255 in fixed point: the pre trace's 8 bits)."""
     learning_rate: float
     epsilon: float
     temperature: float
     seed: int
+    timesteps: int = RATE_TIMESTEPS
+    """T: 1 for rate nets; the spiking net's steps of forward pass per trial."""
+    neurons: dict = field(default_factory=dict)
+    """Spiking nets: the hidden LIF's and the read-out's parameters (fixed point: du_int,
+    dv_int, vth_int; float: du, dv, vth), as ``{"hidden": {...}, "readout": {...}}``."""
     metadata: dict = field(default_factory=dict)
+
+    @property
+    def spiking(self) -> bool:
+        return bool(self.neurons)
+
+    @property
+    def trial_steps(self) -> int:
+        """T + 3 steps: the input on steps 1..T, the hidden neurons on 2..T+1, the choice
+        on T+2, the feedback on T+3, when every LearningDense learns."""
+        return self.timesteps + 3
+
+    @property
+    def decision_step(self) -> int:
+        """The step on which the selector has q, chooses and sends the choice and the RPE."""
+        return self.timesteps + 2
+
+    def spike_step(self, name: str) -> int:
+        """The within-trial step of a connection's (last) pre spike: its x1 and y traces
+        decay this many steps before learning. Spiking hidden neurons send their trial's
+        spike count as one more graded spike on T + 2."""
+        return {"hidden": self.timesteps,
+                "output": self.timesteps + (2 if self.spiking else 1),
+                "feedback": self.timesteps + 2}[name]
 
     @property
     def num_classes(self) -> int:
@@ -136,6 +162,12 @@ class LearningPlan:
         return replace(self, **{name: replace(self.connection(name), weights=weights[name])
                                 for name in weights})
 
+    def with_gains(self, gains: dict[str, float]) -> LearningPlan:
+        """The same plan with these float factor gains (realised rate: the plan's)."""
+        return replace(self, **{name: replace(self.connection(name), gain=gain,
+                                              realised_rate=self.learning_rate)
+                                for name, gain in gains.items()})
+
     def float_weights(self) -> dict[str, np.ndarray]:
         """Each connection's weights as floats (mantissa times its scale)."""
         return {name: self.connection(name).weights.astype(np.float64) * self.weight_scales[name]
@@ -145,7 +177,10 @@ class LearningPlan:
         """JSON-ready parameters (no weights)."""
         return {
             "mode": "fixed_pt" if self.fixed else "floating_pt",
-            "trial_steps": TRIAL_STEPS,
+            "substrate": "spiking" if self.spiking else "rate",
+            "timesteps": self.timesteps,
+            "neurons": self.neurons,
+            "trial_steps": self.trial_steps,
             "learning_rate": self.learning_rate,
             "epsilon": self.epsilon,
             "temperature": self.temperature,
@@ -157,14 +192,19 @@ class LearningPlan:
             "connections": {
                 name: {"rule": c.rule, "weight_exp": c.weight_exp, "shift": c.shift,
                        "gain": c.gain, "realised_rate": c.realised_rate,
-                       "spike_step": SPIKE_STEP[name]}
+                       "spike_step": self.spike_step(name)}
                 for name, c in ((n, self.connection(n)) for n in CONNECTIONS)
             },
         }
 
 
+SHAPE_HINT = ("rate nets dense(relu) -> dense(linear), or spiking nets dense(lif) -> "
+              "dense(li) with du = 1, dv = 0 (one hidden layer)")
+
+
 def check_learnable(net: HardwareNetwork) -> tuple[np.ndarray, np.ndarray]:
-    """The float (W1, W2) of a rate net of the supported shape, else one HardwareError."""
+    """The float (W1, W2) of a net of a supported shape (``SHAPE_HINT``), else one
+    HardwareError."""
     shape = " -> ".join(
         f"{layer.type}({(layer.neuron or {}).get('kind', '')})".replace("()", "")
         for layer in net.layers
@@ -172,13 +212,22 @@ def check_learnable(net: HardwareNetwork) -> tuple[np.ndarray, np.ndarray]:
     kinds = [(layer.type, (layer.neuron or {}).get("kind")) for layer in net.layers]
     if kinds and kinds[0] == ("flatten", None):
         kinds = kinds[1:]
-    if net.substrate != "rate" or kinds != [("dense", "relu"), ("dense", "linear")]:
-        raise HardwareError(
-            f"on-chip learning takes rate nets of the shape dense(relu) -> dense(linear) "
-            f"(one hidden layer); this export is {net.substrate}: {shape}; export such a net "
-            "(e.g. configs/digits_dense.yaml)"
-        )
+    expected = {"rate": [("dense", "relu"), ("dense", "linear")],
+                "spiking": [("dense", "lif"), ("dense", "li")]}
+    if kinds != expected.get(net.substrate):
+        raise HardwareError(f"on-chip learning takes {SHAPE_HINT}; this export is "
+                            f"{net.substrate}: {shape}; export such a net (e.g. "
+                            "configs/digits_dense.yaml or configs/digits_spiking.yaml)")
     weights = [layer for layer in net.layers if layer.has_weights]
+    for layer in weights if net.substrate == "spiking" else ():
+        if float(layer.neuron["du"]) != 1.0 or float(layer.neuron["dv"]) != 0.0:
+            raise HardwareError(
+                f"on-chip learning of spiking nets takes neurons with du = 1, dv = 0 (the "
+                f"factorised eligibility is exact there); this export's {layer.neuron['kind']} "
+                f"has du = {layer.neuron['du']}, dv = {layer.neuron['dv']}")
+    if net.substrate == "spiking" and net.timesteps > TRACE_MAX:
+        raise HardwareError(f"T = {net.timesteps}: a spike count must fit a 7-bit trace; "
+                            f"train with network.timesteps <= {TRACE_MAX}")
     for index, layer in enumerate(net.layers):
         if layer.has_weights and layer.weight is None:
             raise HardwareError(f"{layer_name(index, layer)} has no float weights; re-export")
@@ -202,7 +251,7 @@ def plan_learning(
 
     ``initial_weights``: float (W1, W2) to start from instead of the export's (learning
     from scratch); ``calibration``: integer inputs (N, *input_shape) for the hidden
-    exponent (fixed point; default: the export's float weights alone cannot set it).
+    exponent (fixed-point rate nets).
     """
     w1, w2 = check_learnable(net) if initial_weights is None else initial_weights
     check_learnable(net)
@@ -215,6 +264,10 @@ def plan_learning(
     common = {"learning_rate": float(learning_rate), "epsilon": float(epsilon),
               "temperature": float(temperature), "seed": int(seed),
               "input_scale": float(net.input_scale)}
+    if net.substrate == "spiking":
+        vth = float(next(layer for layer in net.layers if layer.has_weights).neuron["vth"])
+        maker = _spiking_fixed_plan if fixed else _spiking_float_plan
+        return maker(w1, w2, vth, int(net.timesteps), weight_headroom, **common)
     if not fixed:
         return _float_plan(w1, w2, **common)
     if calibration is None:
@@ -224,24 +277,44 @@ def plan_learning(
     return _fixed_plan(w1, w2, x, weight_headroom, activity_headroom, **common)
 
 
-def _gain(name: str, learning_rate: float) -> float:
-    """Float factor gain: lr; times 2 for the output's pre trace y1 / 2 (the hidden and
-    feedback factors carry 2 |d| from the choice spike, whose half is their |d|); and the
-    decay over tx steps undone."""
-    per_payload = 2.0 if name == "output" else 1.0
-    steps = SPIKE_STEP[name]
+def _gain(name: str, learning_rate: float, steps: int, per_payload: float) -> float:
+    """Float factor gain: lr, times ``per_payload`` for the pre trace's payload / 2
+    convention, with the decay of both traces over ``steps`` steps undone."""
     return learning_rate * per_payload * math.exp(steps / X_TAU + steps / Y_TAU)
 
 
 def _float_plan(w1: np.ndarray, w2: np.ndarray, **common: float) -> LearningPlan:
+    """Rate net, float: the output's pre trace is y1 / 2 and the feedback's post factor
+    sign(d) y1 / 2 (gain 2 each); the hidden factor carries 2 |d| from the choice spike,
+    whose half is its pre trace's |d| ... (gain 1)."""
     lr = common["learning_rate"]
-    connections = {
-        name: Connection(weights=np.array(w, dtype=np.float64), weight_exp=0, mantissa=1,
-                         exponent=0, shift=0, gain=_gain(name, lr), realised_rate=lr)
-        for name, w in (("hidden", w1), ("output", w2), ("feedback", w2.T))
-    }
-    return LearningPlan(fixed=False, **connections, weight_scales=dict.fromkeys(CONNECTIONS, 1.0),
-                        q_scale=1.0, reward=1.0, hidden_max=math.inf, **common)
+    plan = LearningPlan(fixed=False, **_float_connections(w1, w2), q_scale=1.0, reward=1.0,
+                        weight_scales=dict.fromkeys(CONNECTIONS, 1.0), hidden_max=math.inf,
+                        **common)
+    gains = {name: _gain(name, lr, plan.spike_step(name), 1.0 if name == "hidden" else 2.0)
+             for name in CONNECTIONS}
+    return plan.with_gains(gains)
+
+
+def _float_connections(w1: np.ndarray, w2: np.ndarray) -> dict[str, Connection]:
+    return {name: Connection(weights=np.array(w, dtype=np.float64), weight_exp=0, mantissa=1,
+                             exponent=0, shift=0, gain=1.0, realised_rate=0.0)
+            for name, w in (("hidden", w1), ("output", w2), ("feedback", w2.T))}
+
+
+def _spiking_float_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: int,
+                        weight_headroom: float, **common: float) -> LearningPlan:
+    """Spiking net, float: the pre traces are x / 2 (with the factor's 2 |d| phi g), n / T
+    (the hidden neurons' spike count, sent as 2 n / T) and |d| (the choice spike 2 |d|),
+    and B2's post factor sign(d) n / T: gain 1 each."""
+    del weight_headroom
+    lr = common["learning_rate"]
+    plan = LearningPlan(fixed=False, **_float_connections(w1, w2), q_scale=1.0, reward=1.0,
+                        weight_scales=dict.fromkeys(CONNECTIONS, 1.0), hidden_max=math.inf,
+                        timesteps=timesteps, neurons={"hidden": {"vth": vth}, "readout": {}},
+                        **common)
+    return plan.with_gains({name: _gain(name, lr, plan.spike_step(name), 1.0)
+                            for name in CONNECTIONS})
 
 
 def _mantissas(w: np.ndarray, scale: float) -> np.ndarray:
@@ -356,3 +429,50 @@ def load_plan(folder: Path) -> LearningPlan:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise HardwareError(f"{folder}: not a readable learning plan ({error}); write it "
                             "again with neuroprop learn") from None
+
+
+def _spiking_fixed_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: int,
+                        weight_headroom: float, **common: float) -> LearningPlan:
+    """Spiking net (IF neurons, du = 1, dv = 0; li read-out, du = 1, dv = 0), fixed point.
+
+    W1's exponent puts the threshold at about 2^15 input units (vth_int, Loihi's 17-bit
+    register, with room for the voltage's 24 bits); the read-out adds a << 6 per step,
+    so q = v_int q_scale with q_scale = w2_scale / (64 T). The hidden neurons' gate is
+    g_int = sum_t psi_int c with psi_int = max(0, V - |v - V|), V = vth_int << 6 (the
+    torch rule's g = g_int / (T V vth_int step1)); their pre spike for W2 is their spike
+    count n (graded payload 2 n: x1 = n), and B2's post trace is n too.
+    """
+    lr, T = common["learning_rate"], timesteps
+    scales = {}
+    for name, w in (("hidden", w1), ("output", w2)):
+        largest = float(np.abs(w).max())
+        if largest == 0:
+            raise HardwareError(f"the {name} weights are all zero; nothing to scale learning by")
+        scales[name] = weight_headroom * largest / 254
+    scales["feedback"] = scales["output"]
+    m1, m2 = _mantissas(w1, scales["hidden"]), _mantissas(w2, scales["output"])
+    exponent = math.floor(math.log2(2**15 * common["input_scale"] * scales["hidden"] / vth))
+    step1 = common["input_scale"] * scales["hidden"] * 2.0**-exponent
+    vth_int = int(round(vth / step1))
+    volts = vth_int << LIF_MSB_SHIFT
+    q_scale = scales["output"] / (2**LIF_MSB_SHIFT * T)
+    reward = round(1 / q_scale)
+    if not 1 <= reward < 2**22:
+        raise HardwareError(f"the reward in Q units ({1 / q_scale:g}) does not fit the chip's "
+                            "payload; change the weight headroom")
+    # weight units per (pre * factor) unit, as in _fixed_plan; the output's pre is n / T
+    output_rate = lr * q_scale / (T * scales["output"])
+    output = _fixed_connection(m2, 0, output_rate, reward, 0)
+    hidden_rate = (lr * q_scale * scales["output"] * 2.0 ** (output.shift - 1)
+                   * common["input_scale"] / (T * volts * vth_int * step1 * scales["hidden"]))
+    typical = 2 * (TRACE_MAX + 1) / 2 * 254 / weight_headroom / 2 * T * volts / 4
+    connections = {
+        "hidden": _fixed_connection(m1, exponent, hidden_rate, typical, 1),
+        "output": output,
+        "feedback": replace(output, weights=m2.T.copy(), shift=0),
+    }
+    neurons = {"hidden": {"du_int": LIF_DECAY_MAX, "dv_int": 0, "vth_int": vth_int},
+               "readout": {"du_int": LIF_DECAY_MAX, "dv_int": 0}}
+    return LearningPlan(fixed=True, **connections, weight_scales=scales, q_scale=q_scale,
+                        reward=float(reward), hidden_max=1.0, timesteps=T, neurons=neurons,
+                        **common)

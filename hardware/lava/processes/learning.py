@@ -21,24 +21,20 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hardware.onchip import arithmetic
-from hardware.onchip.plan import (
-    CHOICE_STEP,
-    FEEDBACK_STEP,
-    HIDDEN_STEP,
-    INPUT_STEP,
-    TRIAL_STEPS,
-)
+from hardware.onchip.neurons import HiddenIF, Readout
 from hardware.onchip.selection import Selector
 
 
-def _trial_step(time_step: int) -> int:
-    """1-based step within the trial."""
-    return (time_step - 1) % TRIAL_STEPS + 1
+def _schedule(time_step: int, timesteps: int) -> tuple[int, int]:
+    """(trial, 1-based step within it) for trials of T + 3 steps (hardware.onchip.plan)."""
+    trial, within = divmod(time_step - 1, timesteps + 3)
+    return trial, within + 1
 
 
 class HiddenLearner(AbstractProcess):
-    """Hidden ReLU neurons of a learning trial. ``params``: hidden_max, and per factor
-    (``hidden``, ``feedback``) its fixed shift or float gain."""
+    """Hidden neurons of a learning trial: ReLU (rate) or integrate-and-fire (spiking).
+    ``params``: timesteps T, spiking, neuron (the IF parameters), hidden_max, and per
+    factor (``hidden``, ``feedback``) its fixed shift or float gain."""
 
     def __init__(self, *, size: int, params: dict) -> None:
         super().__init__(size=size, params=params)
@@ -56,10 +52,11 @@ class HiddenLearner(AbstractProcess):
 
 class RewardSelector(AbstractProcess):
     """The trial's environment and chooser: presents each input, reads the Q-values,
-    selects, rewards from the label, computes the RPE. ``params``: inputs_path (N, D)
-    rows, labels_path, actions_path (or None), records_path, num_trials, reward,
+    selects, rewards from the label, computes the RPE; for spiking nets it is also the
+    li read-out. ``params``: timesteps T, spiking, readout (its parameters), inputs_path
+    (N, D) rows, labels_path, actions_path (or None), records_path, num_trials, reward,
     q_scale, epsilon, temperature, seed, and the output factor's fixed shift or float
-    gain. (One process for both: each process costs every step of every trial.)"""
+    gain. (One process for all: each process costs every step of every trial.)"""
 
     def __init__(self, *, size: int, inputs: int, params: dict) -> None:
         super().__init__(size=size, inputs=inputs, params=params)
@@ -77,31 +74,33 @@ class _HiddenModel(PyLoihiProcessModel):
     a_in = fb_in = rpe_in = s_out = y2_out = y3_out = fy2_out = fy3_out = None
     y1_out = bap_out = None
     dtype = None
+    fixed = None
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         size = proc_params["size"]
-        self.params = proc_params["params"]
+        self.params = p = proc_params["params"]
+        self.steps = int(p["timesteps"])
+        self.neurons = HiddenIF(self.fixed, p["neuron"]) if p["spiking"] else None
+        self.state = None
         self.zeros = np.zeros(size, self.dtype)
         self.no_spikes = np.zeros(size, bool)
-        self.activity = np.zeros(size, self.dtype)
-        self.gate = np.zeros(size, bool)
+        self.payload = self.zeros
+        self.gate = self.zeros
         self.sign = 0
         self.factors = {name: (self.zeros, self.zeros) for name in ("hidden", "feedback")}
 
     def run_spk(self) -> None:
-        step = _trial_step(self.time_step)
+        _, step = _schedule(self.time_step, self.steps)
         a = self.a_in.recv()
         feedback = self.fb_in.recv()
         rpe = self.rpe_in.recv()
-        out = self.activate(a)
-        if step == HIDDEN_STEP:
-            self.activity, self.gate = out, a > 0
-        if step == CHOICE_STEP:
+        out = self.forward(step, a)
+        if step == self.steps + 2:
             self.sign = np.sign(rpe[0])
             self.factors["feedback"] = self.factor(
-                "feedback", self.sign * self.pre_trace(self.activity))
-        if step == FEEDBACK_STEP:
+                "feedback", self.sign * self.pre_trace(self.payload))
+        if step == self.steps + 3:
             self.factors["hidden"] = self.factor("hidden", self.sign * feedback * self.gate)
         self.s_out.send(out)
         for port_2, port_3, name in ((self.y2_out, self.y3_out, "hidden"),
@@ -110,6 +109,23 @@ class _HiddenModel(PyLoihiProcessModel):
             port_3.send(self.factors[name][1])
         self.y1_out.send(self.zeros)
         self.bap_out.send(self.no_spikes)
+
+    def forward(self, step: int, a: np.ndarray) -> np.ndarray:
+        """What the neurons send on this step; keeps the gate and W2's payload."""
+        if self.neurons is None:
+            out = self.activate(a)
+            if step == 2:
+                self.payload, self.gate = out, (a > 0).astype(self.gate.dtype)
+            return out
+        if step == 2:
+            self.state = self.neurons.start(a.shape)
+        if 2 <= step <= self.steps + 1:
+            return self.neurons.step(self.state, a).astype(self.dtype)
+        if step == self.steps + 2:
+            self.payload = self.neurons.payload(self.state, self.steps)
+            self.gate = self.neurons.gate(self.state, self.steps)
+            return self.payload.astype(self.dtype)
+        return self.zeros
 
 
 @implements(proc=HiddenLearner, protocol=LoihiProtocol)
@@ -127,13 +143,14 @@ class PyHiddenLearnerFixed(_HiddenModel):
     y1_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=7)
     bap_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
     dtype = np.int32
+    fixed = True
 
     def activate(self, a: np.ndarray) -> np.ndarray:
         return np.clip(a, 0, int(self.params["hidden_max"])).astype(np.int32)
 
-    def pre_trace(self, activity: np.ndarray) -> np.ndarray:
-        """What W2's x1 trace makes of the activity (so that B2 learns W2's update)."""
-        return arithmetic.pre_trace_fixed(activity)
+    def pre_trace(self, payload: np.ndarray) -> np.ndarray:
+        """What W2's x1 trace makes of the payload (so that B2 learns W2's update)."""
+        return arithmetic.pre_trace_fixed(payload)
 
     def factor(self, name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y2, y3 = arithmetic.factor_fixed(values.astype(np.int64), self.params[name])
@@ -155,12 +172,13 @@ class PyHiddenLearnerFloat(_HiddenModel):
     y1_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     bap_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
     dtype = np.float64
+    fixed = False
 
     def activate(self, a: np.ndarray) -> np.ndarray:
         return np.maximum(a, 0.0)
 
-    def pre_trace(self, activity: np.ndarray) -> np.ndarray:
-        return activity
+    def pre_trace(self, payload: np.ndarray) -> np.ndarray:
+        return payload / 2
 
     def factor(self, name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return arithmetic.factor_float(values * self.params[name])
@@ -169,11 +187,15 @@ class PyHiddenLearnerFloat(_HiddenModel):
 class _SelectorModel(PyLoihiProcessModel):
     x_out = q_in = choice_out = rpe_out = y2_out = y3_out = y1_out = bap_out = None
     dtype = None
+    fixed = None
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         size = proc_params["size"]
         self.params = p = proc_params["params"]
+        self.steps = int(p["timesteps"])
+        self.readout = Readout(self.fixed, p["readout"]) if p["spiking"] else None
+        self.read = None
         self.zeros = np.zeros(size, self.dtype)
         self.no_spikes = np.zeros(size, bool)
         self.no_rpe = np.zeros(1, self.dtype)
@@ -188,18 +210,25 @@ class _SelectorModel(PyLoihiProcessModel):
         self.records = None
 
     def run_spk(self) -> None:
-        step = _trial_step(self.time_step)
-        trial = (self.time_step - 1) // TRIAL_STEPS
-        if step == INPUT_STEP and trial < self.params["num_trials"]:
+        trial, step = _schedule(self.time_step, self.steps)
+        active = trial < self.params["num_trials"]
+        if step <= self.steps and active:
             if self.inputs is None:
                 self.inputs = np.load(self.params["inputs_path"], mmap_mode="r")
             self.x_out.send(np.asarray(self.inputs[trial], dtype=self.dtype))
         else:
             self.x_out.send(self.no_input)
         q = self.q_in.recv()
-        if step == CHOICE_STEP and trial < self.params["num_trials"]:
+        decision = self.steps + 2
+        if self.readout is not None:
+            if step == 3:
+                self.read = self.readout.start(q.shape)
+            if 3 <= step <= decision:
+                self.read = self.readout.step(self.read, q)
+            q = self.readout.q(self.read, self.steps) if step == decision else q
+        if step == decision and active:
             self.decide(trial, q)
-        sending = step == CHOICE_STEP
+        sending = step == decision
         self.choice_out.send(self.choice if sending else self.zeros)
         self.rpe_out.send(self.rpe if sending else self.no_rpe)
         self.y2_out.send(self.factors[0])
@@ -238,6 +267,7 @@ class PyRewardSelectorFixed(_SelectorModel):
     y1_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=7)
     bap_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
     dtype = np.int32
+    fixed = True
 
     def rpe_of(self, reward: int, q_action: int) -> int:
         return reward * int(self.params["reward"]) - int(q_action)
@@ -264,6 +294,7 @@ class PyRewardSelectorFloat(_SelectorModel):
     y1_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     bap_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
     dtype = np.float64
+    fixed = False
 
     def rpe_of(self, reward: int, q_action: float) -> float:
         return float(reward) - float(q_action)
