@@ -21,6 +21,17 @@ def learnable_network(hidden: int = 32, seed: int = 0, std: float = 0.1) -> Hard
     ])
 
 
+def learnable_spiking_network(hidden: int = 32, seed: int = 0, timesteps: int = 6,
+                              std: float = 0.15) -> HardwareNetwork:
+    """flatten -> dense IF (du 1, dv 0, vth 1) -> dense li read-out, T steps."""
+    net = learnable_network(hidden, seed, std)
+    net.substrate, net.timesteps = "spiking", timesteps
+    net.layers[1].neuron = {"kind": "lif", "du": 1.0, "dv": 0.0, "vth": 1.0}
+    net.layers[2].neuron = {"kind": "li", "du": 1.0, "dv": 0.0}
+    net.layers[2].weight = net.layers[2].weight * 3
+    return net
+
+
 def trial_data(count: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Inputs with digit-like pixels (0..16, many zeros) and labels."""
     rng = np.random.default_rng(seed)
@@ -31,6 +42,17 @@ def trial_data(count: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture
 def learnable():
     return learnable_network
+
+
+@pytest.fixture(params=["rate", "spiking"])
+def any_learnable(request):
+    """A learnable net of each substrate."""
+    return learnable_network if request.param == "rate" else learnable_spiking_network
+
+
+@pytest.fixture
+def learnable_spiking():
+    return learnable_spiking_network
 
 
 @pytest.fixture

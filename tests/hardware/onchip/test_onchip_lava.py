@@ -46,9 +46,9 @@ def no_leftovers():
 
 
 @pytest.mark.parametrize("fixed", [True, False], ids=["fixed_pt", "floating_pt"])
-def test_lava_learning_equals_the_numpy_model(learnable, trials, fixed, no_leftovers):
+def test_lava_learning_equals_the_numpy_model(any_learnable, trials, fixed, no_leftovers):
     x, labels = trials(TRIALS)
-    plan = plan_learning(learnable(), fixed=fixed, learning_rate=0.05, epsilon=0.3,
+    plan = plan_learning(any_learnable(), fixed=fixed, learning_rate=0.05, epsilon=0.3,
                          calibration=x, seed=5)
     model_plan, model_trials = learn(plan, x, labels)
     lava = learn_on_lava(plan, x, labels)

@@ -28,17 +28,25 @@ needs_lava = pytest.mark.skipif(
 TRIALS, LR = 200, 0.05
 
 
-def _pair(seed: int = 0) -> tuple[Network, HardwareNetwork]:
+SPIKING = {"substrate": "spiking", "timesteps": 6, "encoding": "constant",
+           "neuron": {"kind": "lif", "du": 1.0, "dv": 0.0, "vth": 1.0},
+           "init": {"distribution": "normal", "std": 0.15},
+           "layers": [{"type": "dense", "units": 32},
+                      {"type": "output", "neuron": {"kind": "li", "du": 1.0, "dv": 0.0}}]}
+RATE = {"substrate": "rate", "init": {"distribution": "normal", "std": 0.1},
+        "layers": [{"type": "dense", "units": 32}, {"type": "output"}]}
+
+
+def _pair(seed: int = 0, substrate: str = "rate") -> tuple[Network, HardwareNetwork]:
     """A torch BrainProp net (float64, tied learning feedback) and its hardware twin."""
     torch.manual_seed(seed)
-    spec = parse_network({"substrate": "rate", "init": {"distribution": "normal", "std": 0.1},
-                          "layers": [{"type": "dense", "units": 32}, {"type": "output"}]},
-                         (1, 8, 8), 10)
+    spec = parse_network(RATE if substrate == "rate" else SPIKING, (1, 8, 8), 10)
     net = Network(spec, FeedbackOptions("tied", learn=True)).double()
     layers = [Layer(**{key: entry[key] for key in
                        ("type", "in_shape", "out_shape", "neuron", "weight") if key in entry})
               for entry in net.export_layers()]
-    return net, HardwareNetwork(input_shape=(1, 8, 8), input_scale=1 / 16, layers=layers)
+    return net, HardwareNetwork(input_shape=(1, 8, 8), input_scale=1 / 16, layers=layers,
+                                substrate=spec.substrate, timesteps=spec.timesteps)
 
 
 def _trials(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,8 +83,10 @@ def _assert_same_learning(net: Network, learned, rewards, q, record) -> None:
                                atol=1e-5)
 
 
-def test_the_float_model_is_torch_brainprop_trial_by_trial():
-    net, hardware = _pair()
+@pytest.mark.parametrize("substrate", ["rate", "spiking"])
+def test_the_float_model_is_torch_brainprop_trial_by_trial(substrate):
+    """Spiking: torch's eligibility-trace BrainProp (docs/spiking.md), IF neurons."""
+    net, hardware = _pair(0, substrate)
     x, labels, actions = _trials(TRIALS)
     plan = plan_learning(hardware, fixed=False, learning_rate=LR)
     learned, record = learn(plan, x, labels, actions)
@@ -85,8 +95,9 @@ def test_the_float_model_is_torch_brainprop_trial_by_trial():
 
 
 @needs_lava
-def test_lava_floating_point_learning_is_torch_brainprop_over_200_trials():
-    net, hardware = _pair(1)
+@pytest.mark.parametrize("substrate", ["rate", "spiking"])
+def test_lava_floating_point_learning_is_torch_brainprop_over_200_trials(substrate):
+    net, hardware = _pair(1, substrate)
     x, labels, actions = _trials(TRIALS)
     plan = plan_learning(hardware, fixed=False, learning_rate=LR)
     learned, record, seconds = learn_in_lava_env(plan, x, labels, actions)
@@ -187,3 +198,20 @@ def make_two_hidden_export(pretrained):
         x = np.random.default_rng(0).integers(0, 17, (32, *net.input_shape)).astype(np.uint8)
         return save_export(quantise(float_net, x), folder / "two-hidden")
     return make
+
+
+@needs_lava
+def test_a_spiking_export_learns_on_lava_as_on_the_model(tmp_path):
+    run = tmp_path / "spiking"
+    assert main(["train", "--config", "configs/digits_spiking.yaml", "--run-dir", str(run),
+                 "--no-progress", "training.max_epochs=3", "network.timesteps=8"]) == 0
+    export_dir, _ = export_run(run)
+    outputs = {target: tmp_path / target for target in ("lava", "model")}
+    for target, out in outputs.items():
+        assert main(["learn", "--target", target, str(export_dir), "--limit", "40",
+                     "--out", str(out), "--seed", "1"]) == 0
+    assert (outputs["lava"] / "trials.jsonl").read_text() == (
+        outputs["model"] / "trials.jsonl").read_text()
+    summary = json.loads((outputs["lava"] / "learn_summary.json").read_text())
+    assert summary["plan"]["substrate"] == "spiking" and summary["plan"]["trial_steps"] == 11
+    assert load_export(outputs["lava"] / "export-lava").substrate == "spiking"
