@@ -1,8 +1,11 @@
-"""How an exported rate net learns on the chip: the trial's timing, each BrainProp factor's
+"""How an exported net learns on the chip: the trial's timing, each BrainProp factor's
 place in Loihi's traces, and the numbers that make the chip's update equal BrainProp's.
 
-Supported nets: input -> dense -> relu -> dense -> linear (Q-values), the embedded
-default's shape. With W1 (H, D) the hidden weights, W2 (A, H) the output weights and
+Supported nets (``SHAPE_HINT``): input -> dense -> relu -> dense -> linear (Q-values),
+the embedded default's shape; and its spiking form, dense -> IF -> dense -> li read-out,
+T steps (the spiking trial: docs/onchip.md; the neurons: ``hardware.onchip.neurons``).
+The rate trial is described here; a spiking trial has the same last three steps after
+T steps of forward pass. With W1 (H, D) the hidden weights, W2 (A, H) the output weights and
 B2 (H, A) the feedback weights (tied: B2 = W2^T), one trial of BrainProp is::
 
     y1 = relu(W1 x),  q = W2 y1,  s = max_boltzmann(q),  r = [s == label],  d = r - q_s
@@ -14,7 +17,7 @@ B2 (H, A) the feedback weights (tied: B2 = W2^T), one trial of BrainProp is::
 On the chip each weight matrix is a ``LearningDense`` whose post neurons send the post
 factor as traces y2 = max(f, 0), y3 = max(-f, 0) and whose pre activity is the graded
 spike's x1 trace; the rule is ``m 2^e x0 x1 y2 - m 2^e x0 x1 y3``
-(``hardware.onchip.arithmetic``). A trial takes ``TRIAL_STEPS`` = 4 steps::
+(``hardware.onchip.arithmetic``). A rate trial takes ``trial_steps`` = T + 3 = 4 steps::
 
     step 1  the input's graded spike reaches W1                 (W1's pre spike, tx = 1)
     step 2  hidden neurons fire y1 = relu(a), keep g            (W2's pre spike, tx = 2)
