@@ -14,29 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from hardware.errors import HardwareError
-
-EXIT_ERROR = 2
+from hardware.errors import HardwareError, command_exit
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _learn(args)
-    except HardwareError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt as interrupt:
-        number = getattr(interrupt, "signal_number", signal.SIGINT)
-        print(f"interrupted by {signal.Signals(number).name}; Lava runtime stopped",
-              file=sys.stderr)
-        return 128 + int(number)
+    return command_exit(lambda: _learn(args))
 
 
 def _parser() -> argparse.ArgumentParser:

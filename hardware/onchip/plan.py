@@ -320,6 +320,20 @@ def _spiking_float_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: i
                             for name in CONNECTIONS})
 
 
+def _fixed_weights(w1: np.ndarray, w2: np.ndarray,
+                   weight_headroom: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """One scale per matrix, ``weight_headroom`` times its largest weight at 254, and the
+    mantissas of W1 and W2 (B2 shares W2's scale)."""
+    scales = {}
+    for name, w in (("hidden", w1), ("output", w2)):
+        largest = float(np.abs(w).max())
+        if largest == 0:
+            raise HardwareError(f"the {name} weights are all zero; nothing to scale learning by")
+        scales[name] = weight_headroom * largest / 254
+    scales["feedback"] = scales["output"]
+    return scales, _mantissas(w1, scales["hidden"]), _mantissas(w2, scales["output"])
+
+
 def _mantissas(w: np.ndarray, scale: float) -> np.ndarray:
     """Even 8-bit mantissas (Lava's first-step truncation leaves them as they are)."""
     return (2 * np.round(w / (2 * scale))).clip(-254, 254).astype(np.int32)
@@ -362,14 +376,7 @@ def _fixed_connection(weights: np.ndarray, weight_exp: int, rate_per_unit: float
 def _fixed_plan(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, weight_headroom: float,
                 activity_headroom: float, **common: float) -> LearningPlan:
     lr = common["learning_rate"]
-    scales = {}
-    for name, w in (("hidden", w1), ("output", w2)):
-        largest = float(np.abs(w).max())
-        if largest == 0:
-            raise HardwareError(f"the {name} weights are all zero; nothing to scale learning by")
-        scales[name] = weight_headroom * largest / 254
-    scales["feedback"] = scales["output"]
-    m1, m2 = _mantissas(w1, scales["hidden"]), _mantissas(w2, scales["output"])
+    scales, m1, m2 = _fixed_weights(w1, w2, weight_headroom)
     largest_sum = max(float(np.maximum(x @ m1.T.astype(np.int64), 0).max()), 1.0)
     hidden_exp = math.floor(math.log2(PRE_PAYLOAD_MAX / activity_headroom / largest_sum))
     hidden_scale = common["input_scale"] * scales["hidden"] * 2.0**-hidden_exp
@@ -446,14 +453,7 @@ def _spiking_fixed_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: i
     count n (graded payload 2 n: x1 = n), and B2's post trace is n too.
     """
     lr, T = common["learning_rate"], timesteps
-    scales = {}
-    for name, w in (("hidden", w1), ("output", w2)):
-        largest = float(np.abs(w).max())
-        if largest == 0:
-            raise HardwareError(f"the {name} weights are all zero; nothing to scale learning by")
-        scales[name] = weight_headroom * largest / 254
-    scales["feedback"] = scales["output"]
-    m1, m2 = _mantissas(w1, scales["hidden"]), _mantissas(w2, scales["output"])
+    scales, m1, m2 = _fixed_weights(w1, w2, weight_headroom)
     exponent = math.floor(math.log2(2**15 * common["input_scale"] * scales["hidden"] / vth))
     step1 = common["input_scale"] * scales["hidden"] * 2.0**-exponent
     vth_int = int(round(vth / step1))
