@@ -73,6 +73,20 @@ from hardware.onchip.arithmetic import (
 )
 
 RATE_TIMESTEPS = 1
+
+
+def trial_steps(timesteps: int) -> int:
+    """T + 3 steps a trial: the input on steps 1..T, the hidden neurons on 2..T+1, the
+    choice on T+2 (``decision_step``), the feedback on T+3, when every LearningDense
+    learns."""
+    return timesteps + 3
+
+
+def decision_step(timesteps: int) -> int:
+    """The step on which the selector has q, chooses and sends the choice and the RPE
+    (and spiking hidden neurons send their count to W2)."""
+    return timesteps + 2
+
 X_TAU = Y_TAU
 """x1's decay constant: Lava's own choice for the y traces, so both decay alike."""
 CONNECTIONS = ("hidden", "output", "feedback")
@@ -112,8 +126,6 @@ class LearningPlan:
     q_scale: float
     reward: float
     """r for a correct action in Q units: r_int in fixed point, 1.0 in float."""
-    hidden_max: float
-    """Largest hidden activity (rate nets; 255 in fixed point: the pre trace's 8 bits)."""
     learning_rate: float
     epsilon: float
     temperature: float
@@ -123,7 +135,6 @@ class LearningPlan:
     neurons: dict = field(default_factory=dict)
     """Spiking nets: the hidden LIF's and the read-out's parameters (fixed point: du_int,
     dv_int, vth_int; float: du, dv, vth), as ``{"hidden": {...}, "readout": {...}}``."""
-    metadata: dict = field(default_factory=dict)
 
     @property
     def spiking(self) -> bool:
@@ -131,14 +142,13 @@ class LearningPlan:
 
     @property
     def trial_steps(self) -> int:
-        """T + 3 steps: the input on steps 1..T, the hidden neurons on 2..T+1, the choice
-        on T+2, the feedback on T+3, when every LearningDense learns."""
-        return self.timesteps + 3
+        return trial_steps(self.timesteps)
 
     @property
-    def decision_step(self) -> int:
-        """The step on which the selector has q, chooses and sends the choice and the RPE."""
-        return self.timesteps + 2
+    def hidden_max(self) -> float:
+        """Largest activity of a rate net's hidden neuron: 255 in fixed point (the pre
+        trace takes 8 bits), none in float."""
+        return float(PRE_PAYLOAD_MAX) if self.fixed and not self.spiking else math.inf
 
     def spike_step(self, name: str) -> int:
         """The within-trial step of a connection's (last) pre spike: its x1 and y traces
@@ -146,7 +156,7 @@ class LearningPlan:
         spike count as one more graded spike on T + 2."""
         return {"hidden": self.timesteps,
                 "output": self.timesteps + (2 if self.spiking else 1),
-                "feedback": self.timesteps + 2}[name]
+                "feedback": decision_step(self.timesteps)}[name]
 
     @property
     def num_classes(self) -> int:
@@ -269,10 +279,12 @@ def plan_learning(
               "input_scale": float(net.input_scale)}
     if net.substrate == "spiking":
         vth = float(next(layer for layer in net.layers if layer.has_weights).neuron["vth"])
-        maker = _spiking_fixed_plan if fixed else _spiking_float_plan
-        return maker(w1, w2, vth, int(net.timesteps), weight_headroom, **common)
+        if not fixed:
+            return _float_plan(w1, w2, int(net.timesteps),
+                               {"hidden": {"vth": vth}, "readout": {}}, **common)
+        return _spiking_fixed_plan(w1, w2, vth, int(net.timesteps), weight_headroom, **common)
     if not fixed:
-        return _float_plan(w1, w2, **common)
+        return _float_plan(w1, w2, RATE_TIMESTEPS, {}, **common)
     if calibration is None:
         raise HardwareError("fixed-point learning needs calibration inputs to set the hidden "
                             "exponent; pass some training samples")
@@ -280,43 +292,32 @@ def plan_learning(
     return _fixed_plan(w1, w2, x, weight_headroom, activity_headroom, **common)
 
 
-def _gain(name: str, learning_rate: float, steps: int, per_payload: float) -> float:
+def _gain(learning_rate: float, steps: int, per_payload: float) -> float:
     """Float factor gain: lr, times ``per_payload`` for the pre trace's payload / 2
     convention, with the decay of both traces over ``steps`` steps undone."""
     return learning_rate * per_payload * math.exp(steps / X_TAU + steps / Y_TAU)
 
 
-def _float_plan(w1: np.ndarray, w2: np.ndarray, **common: float) -> LearningPlan:
-    """Rate net, float: the output's pre trace is y1 / 2 and the feedback's post factor
-    sign(d) y1 / 2 (gain 2 each); the hidden factor carries 2 |d| from the choice spike,
-    whose half is its pre trace's |d| ... (gain 1)."""
+def _float_plan(w1: np.ndarray, w2: np.ndarray, timesteps: int, neurons: dict,
+                **common: float) -> LearningPlan:
+    """Float: the rule constant is 1 and each factor's gain is lr times a payload factor.
+
+    Rate: the output's pre trace is y1 / 2 and the feedback's post factor sign(d) y1 / 2
+    (gain 2 each); the hidden factor 2 |d| phi g meets the pre trace x / 2 (gain 1).
+    Spiking: the pre traces x / 2 (with 2 |d| phi g), n / T (the count, sent as 2 n / T)
+    and |d| (the choice spike 2 |d|), and B2's post factor sign(d) n / T: gain 1 each.
+    """
+    connections = {name: Connection(weights=np.array(w, dtype=np.float64), weight_exp=0,
+                                    mantissa=1, exponent=0, shift=0, gain=1.0,
+                                    realised_rate=0.0)
+                   for name, w in (("hidden", w1), ("output", w2), ("feedback", w2.T))}
+    plan = LearningPlan(fixed=False, **connections, q_scale=1.0, reward=1.0,
+                        weight_scales=dict.fromkeys(CONNECTIONS, 1.0), timesteps=timesteps,
+                        neurons=neurons, **common)
     lr = common["learning_rate"]
-    plan = LearningPlan(fixed=False, **_float_connections(w1, w2), q_scale=1.0, reward=1.0,
-                        weight_scales=dict.fromkeys(CONNECTIONS, 1.0), hidden_max=math.inf,
-                        **common)
-    gains = {name: _gain(name, lr, plan.spike_step(name), 1.0 if name == "hidden" else 2.0)
-             for name in CONNECTIONS}
-    return plan.with_gains(gains)
-
-
-def _float_connections(w1: np.ndarray, w2: np.ndarray) -> dict[str, Connection]:
-    return {name: Connection(weights=np.array(w, dtype=np.float64), weight_exp=0, mantissa=1,
-                             exponent=0, shift=0, gain=1.0, realised_rate=0.0)
-            for name, w in (("hidden", w1), ("output", w2), ("feedback", w2.T))}
-
-
-def _spiking_float_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: int,
-                        weight_headroom: float, **common: float) -> LearningPlan:
-    """Spiking net, float: the pre traces are x / 2 (with the factor's 2 |d| phi g), n / T
-    (the hidden neurons' spike count, sent as 2 n / T) and |d| (the choice spike 2 |d|),
-    and B2's post factor sign(d) n / T: gain 1 each."""
-    del weight_headroom
-    lr = common["learning_rate"]
-    plan = LearningPlan(fixed=False, **_float_connections(w1, w2), q_scale=1.0, reward=1.0,
-                        weight_scales=dict.fromkeys(CONNECTIONS, 1.0), hidden_max=math.inf,
-                        timesteps=timesteps, neurons={"hidden": {"vth": vth}, "readout": {}},
-                        **common)
-    return plan.with_gains({name: _gain(name, lr, plan.spike_step(name), 1.0)
+    per_payload = {"hidden": 1.0, "output": 2.0, "feedback": 2.0} if not neurons else (
+        dict.fromkeys(CONNECTIONS, 1.0))
+    return plan.with_gains({name: _gain(lr, plan.spike_step(name), per_payload[name])
                             for name in CONNECTIONS})
 
 
@@ -332,6 +333,15 @@ def _fixed_weights(w1: np.ndarray, w2: np.ndarray,
         scales[name] = weight_headroom * largest / 254
     scales["feedback"] = scales["output"]
     return scales, _mantissas(w1, scales["hidden"]), _mantissas(w2, scales["output"])
+
+
+def _reward(q_scale: float) -> int:
+    """r = 1 in Q units (q = q_int q_scale): the integer the selector rewards with."""
+    reward = round(1 / q_scale)
+    if not 1 <= reward < 2**22:
+        raise HardwareError(f"the reward in Q units ({1 / q_scale:g}) does not fit the chip's "
+                            "payload; change the weight headroom")
+    return reward
 
 
 def _mantissas(w: np.ndarray, scale: float) -> np.ndarray:
@@ -381,10 +391,7 @@ def _fixed_plan(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, weight_headroom: 
     hidden_exp = math.floor(math.log2(PRE_PAYLOAD_MAX / activity_headroom / largest_sum))
     hidden_scale = common["input_scale"] * scales["hidden"] * 2.0**-hidden_exp
     q_scale = hidden_scale * scales["output"]
-    reward = round(1 / q_scale)
-    if not 1 <= reward < 2**22:
-        raise HardwareError(f"the reward in Q units ({1 / q_scale:g}) does not fit the chip's "
-                            "payload; change the weight headroom")
+    reward = _reward(q_scale)
     delta = 2.0 * reward
     # weight units per (pre * factor) unit: dW_int = lr d pre phi / scale
     output_rate = lr * q_scale * hidden_scale / scales["output"]
@@ -400,7 +407,7 @@ def _fixed_plan(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, weight_headroom: 
         "feedback": replace(output, weights=m2.T.copy(), shift=0),
     }
     return LearningPlan(fixed=True, **connections, weight_scales=scales, q_scale=q_scale,
-                        reward=float(reward), hidden_max=float(PRE_PAYLOAD_MAX), **common)
+                        reward=float(reward), **common)
 
 
 PLAN_FILE = "plan.json"
@@ -459,10 +466,7 @@ def _spiking_fixed_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: i
     vth_int = int(round(vth / step1))
     volts = vth_int << LIF_MSB_SHIFT
     q_scale = scales["output"] / (2**LIF_MSB_SHIFT * T)
-    reward = round(1 / q_scale)
-    if not 1 <= reward < 2**22:
-        raise HardwareError(f"the reward in Q units ({1 / q_scale:g}) does not fit the chip's "
-                            "payload; change the weight headroom")
+    reward = _reward(q_scale)
     # weight units per (pre * factor) unit, as in _fixed_plan; the output's pre is n / T
     output_rate = lr * q_scale / (T * scales["output"])
     output = _fixed_connection(m2, 0, output_rate, reward, 0)
@@ -477,5 +481,5 @@ def _spiking_fixed_plan(w1: np.ndarray, w2: np.ndarray, vth: float, timesteps: i
     neurons = {"hidden": {"du_int": LIF_DECAY_MAX, "dv_int": 0, "vth_int": vth_int},
                "readout": {"du_int": LIF_DECAY_MAX, "dv_int": 0}}
     return LearningPlan(fixed=True, **connections, weight_scales=scales, q_scale=q_scale,
-                        reward=float(reward), hidden_max=1.0, timesteps=T, neurons=neurons,
+                        reward=float(reward), timesteps=T, neurons=neurons,
                         **common)

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import yaml
 
-from hardware.errors import HardwareError
 from hardware.format import load_export
 from hardware.graph import HardwareNetwork
 from hardware.onchip.model import Trials, learn, predict
@@ -40,6 +39,7 @@ from hardware.onchip.plan import (
     save_plan,
 )
 from neuroprop.deploy.lava_env import run_lava_python, temporary_folder
+from neuroprop.deploy.run import export_dataset
 from neuroprop.errors import NeuropropError
 from neuroprop.training.checkpoint import (
     atomic_write_bytes,
@@ -50,23 +50,6 @@ from neuroprop.training.checkpoint import (
 
 TARGETS = ("lava", "model")
 CALIBRATION_SAMPLES = 1000
-
-
-def _dataset(net: HardwareNetwork, data_dir: str | Path | None,
-             classes: list[int] | None) -> object:
-    from neuroprop.data import load_dataset
-
-    meta = net.metadata.get("dataset")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        raise NeuropropError("export has no dataset in its metadata; re-export it with "
-                             "'neuroprop export --target lava RUN_DIR'")
-    try:
-        return load_dataset(meta["name"], data_dir=data_dir, val_fraction=meta["val_fraction"],
-                            seed=meta["seed"], limit=meta.get("limit"), classes=classes)
-    except (KeyError, TypeError):
-        raise NeuropropError("export metadata names its dataset without its split settings; "
-                             "re-export it with 'neuroprop export --target lava RUN_DIR'"
-                             ) from None
 
 
 def _class_groups(net: HardwareNetwork) -> dict[str, list[int]]:
@@ -115,11 +98,8 @@ def learn_on_chip(export_dir: Path, out: Path, *, target: str = "lava", use_floa
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise NeuropropError(f"{out} already exists and is not empty; choose a new --out")
     net = load_export(export_dir)
-    try:
-        w1, w2 = check_learnable(net)
-    except HardwareError as error:
-        raise NeuropropError(str(error)) from None
-    dataset = _dataset(net, data_dir, None)
+    w1, w2 = check_learnable(net)
+    dataset = export_dataset(net, data_dir, every_class=True)
     part = getattr(dataset, split)
     x_all, y_all = part.x.numpy(), part.y.numpy()
     if classes is not None:
@@ -137,12 +117,9 @@ def learn_on_chip(export_dir: Path, out: Path, *, target: str = "lava", use_floa
     if scratch is not None:
         rng = np.random.default_rng(seed)
         initial = (rng.normal(0, scratch, w1.shape), rng.normal(0, scratch, w2.shape))
-    try:
-        plan = plan_learning(net, fixed=not use_float, learning_rate=learning_rate,
-                             epsilon=epsilon, temperature=temperature, seed=seed,
-                             calibration=x_all[:CALIBRATION_SAMPLES], initial_weights=initial)
-    except HardwareError as error:
-        raise NeuropropError(str(error)) from None
+    plan = plan_learning(net, fixed=not use_float, learning_rate=learning_rate,
+                         epsilon=epsilon, temperature=temperature, seed=seed,
+                         calibration=x_all[:CALIBRATION_SAMPLES], initial_weights=initial)
     test_x, test_y = dataset.test.x.numpy(), dataset.test.y.numpy()
     groups = _class_groups(net)
     before = _accuracies(plan, test_x, test_y, groups)

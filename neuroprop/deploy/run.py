@@ -19,6 +19,7 @@ import numpy as np
 from hardware.emulator import forward_fixed, forward_float
 from hardware.format import load_export
 from hardware.graph import HardwareNetwork
+from neuroprop.data import Dataset
 from neuroprop.deploy.lava_env import run_in_lava_env
 from neuroprop.errors import NeuropropError
 from neuroprop.training.checkpoint import write_json
@@ -26,25 +27,33 @@ from neuroprop.training.checkpoint import write_json
 FLOAT_TOLERANCE = 1e-5
 
 
-def _samples(net: HardwareNetwork, split: str, limit: int | None,
-             data_dir: str | Path | None) -> tuple[np.ndarray, np.ndarray]:
+def export_dataset(net: HardwareNetwork, data_dir: str | Path | None,
+                   every_class: bool = False) -> Dataset:
+    """The dataset named in an export's metadata, split as when it was exported; with
+    ``every_class``, all its classes even where the run kept only some
+    (``dataset.classes``)."""
     from neuroprop.data import load_dataset
 
-    if limit is not None and limit <= 0:
-        raise NeuropropError(f"--limit {limit}: expected a positive number of samples")
     meta = net.metadata.get("dataset")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise NeuropropError("export has no dataset in its metadata; re-export it with "
                              "'neuroprop export --target lava RUN_DIR'")
     try:
-        dataset = load_dataset(meta["name"], data_dir=data_dir,
-                               val_fraction=meta["val_fraction"], seed=meta["seed"],
-                               limit=meta.get("limit"), classes=meta.get("classes"))
+        return load_dataset(meta["name"], data_dir=data_dir,
+                            val_fraction=meta["val_fraction"], seed=meta["seed"],
+                            limit=meta.get("limit"),
+                            classes=None if every_class else meta.get("classes"))
     except (KeyError, TypeError, ValueError):
         raise NeuropropError("export metadata names its dataset without its split settings; "
                              "re-export it with 'neuroprop export --target lava RUN_DIR'"
                              ) from None
-    part = getattr(dataset, split)
+
+
+def _samples(net: HardwareNetwork, split: str, limit: int | None,
+             data_dir: str | Path | None) -> tuple[np.ndarray, np.ndarray]:
+    if limit is not None and limit <= 0:
+        raise NeuropropError(f"--limit {limit}: expected a positive number of samples")
+    part = getattr(export_dataset(net, data_dir), split)
     count = len(part) if limit is None else min(limit, len(part))
     if count == 0:
         raise NeuropropError(f"the {split} split is empty; choose another --split")

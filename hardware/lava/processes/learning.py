@@ -22,12 +22,13 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hardware.onchip import arithmetic
 from hardware.onchip.neurons import HiddenIF, Readout
+from hardware.onchip.plan import decision_step, trial_steps
 from hardware.onchip.selection import Selector
 
 
 def _schedule(time_step: int, timesteps: int) -> tuple[int, int]:
-    """(trial, 1-based step within it) for trials of T + 3 steps (hardware.onchip.plan)."""
-    trial, within = divmod(time_step - 1, timesteps + 3)
+    """(trial, 1-based step within it) (``hardware.onchip.plan.trial_steps``)."""
+    trial, within = divmod(time_step - 1, trial_steps(timesteps))
     return trial, within + 1
 
 
@@ -96,11 +97,11 @@ class _HiddenModel(PyLoihiProcessModel):
         feedback = self.fb_in.recv()
         rpe = self.rpe_in.recv()
         out = self.forward(step, a)
-        if step == self.steps + 2:
+        if step == decision_step(self.steps):
             self.sign = np.sign(rpe[0])
             self.factors["feedback"] = self.factor(
                 "feedback", self.sign * self.pre_trace(self.payload))
-        if step == self.steps + 3:
+        if step == trial_steps(self.steps):
             self.factors["hidden"] = self.factor("hidden", self.sign * feedback * self.gate)
         self.s_out.send(out)
         for port_2, port_3, name in ((self.y2_out, self.y3_out, "hidden"),
@@ -121,7 +122,7 @@ class _HiddenModel(PyLoihiProcessModel):
             self.state = self.neurons.start(a.shape)
         if 2 <= step <= self.steps + 1:
             return self.neurons.step(self.state, a).astype(self.dtype)
-        if step == self.steps + 2:
+        if step == decision_step(self.steps):
             self.payload = self.neurons.payload(self.state, self.steps)
             self.gate = self.neurons.gate(self.state, self.steps)
             return self.payload.astype(self.dtype)
@@ -219,7 +220,7 @@ class _SelectorModel(PyLoihiProcessModel):
         else:
             self.x_out.send(self.no_input)
         q = self.q_in.recv()
-        decision = self.steps + 2
+        decision = decision_step(self.steps)
         if self.readout is not None:
             if step == 3:
                 self.read = self.readout.start(q.shape)

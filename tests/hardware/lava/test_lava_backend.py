@@ -12,6 +12,7 @@ import signal
 
 import numpy as np
 import pytest
+from leftovers import segments
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -30,20 +31,14 @@ from hardware.lava.backend import run_config  # noqa: E402
 from hardware.layers import window_output  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 
-SHM = "/dev/shm"
-
-
-def _segments() -> set[str]:
-    return set(os.listdir(SHM)) if os.path.isdir(SHM) else set()
-
 
 @pytest.fixture
 def no_leftovers():
     """Fail if a test leaves Lava children or new /dev/shm segments behind."""
-    before = _segments()
+    before = segments()
     yield
     assert multiprocessing.active_children() == []
-    assert _segments() - before == set()
+    assert segments() - before == set()
 
 
 def _quantised(make_network, make_inputs, kind: str, seed: int = 0) -> HardwareNetwork:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from leftovers import alive, descendants, segments, wait_for
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -22,7 +23,6 @@ from hardware.format import save_export  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
-SHM = Path("/dev/shm")
 
 
 def _cli(*args: str, **options) -> subprocess.Popen:
@@ -32,45 +32,12 @@ def _cli(*args: str, **options) -> subprocess.Popen:
     )
 
 
-def _segments() -> set[str]:
-    return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier}
-        frontier = children - found
-        found |= children
-    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
-def _wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.fixture
@@ -164,7 +131,7 @@ def test_killed_run_leaves_no_processes_or_shared_memory(
     shared-memory segments are gone; for rate and spiking exports."""
     net, path = request.getfixturevalue("export" if substrate == "rate" else "spiking_export")
     np.save(tmp_path / "x.npy", make_inputs(net, 200_000, seed=5))
-    before = _segments()
+    before = segments()
     process = _cli(
         str(path),
         "--inputs",
@@ -174,12 +141,12 @@ def test_killed_run_leaves_no_processes_or_shared_memory(
         start_new_session=True,
     )
     try:
-        started = _wait_for(
-            lambda: len(_descendants(process.pid)) >= 4 and _segments() - before, 60
+        started = wait_for(
+            lambda: len(descendants(process.pid)) >= 4 and segments() - before, 60
         )
         assert started, "the Lava run did not start"
         time.sleep(1.0)
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         number = signal.Signals[signal_name]
         if whole_group:
             os.killpg(process.pid, number)
@@ -191,5 +158,5 @@ def test_killed_run_leaves_no_processes_or_shared_memory(
             process.kill()
     assert process.returncode == 128 + number, stderr
     assert f"interrupted by {signal_name}" in stderr
-    assert _wait_for(lambda: not any(_alive(pid) for pid in children), 15), children
-    assert _wait_for(lambda: not _segments() - before, 15), _segments() - before
+    assert wait_for(lambda: not any(alive(pid) for pid in children), 15), children
+    assert wait_for(lambda: not segments() - before, 15), segments() - before

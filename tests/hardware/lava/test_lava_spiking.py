@@ -8,10 +8,10 @@ fresh process graph.
 from __future__ import annotations
 
 import multiprocessing
-import os
 
 import numpy as np
 import pytest
+from leftovers import segments
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -23,20 +23,14 @@ from hardware.lava import run_on_lava, run_on_lava_per_sample  # noqa: E402
 from hardware.loihi import LIF_VTH_MAX  # noqa: E402
 from hardware.quantize import quantise  # noqa: E402
 
-SHM = "/dev/shm"
-
-
-def _segments() -> set[str]:
-    return set(os.listdir(SHM)) if os.path.isdir(SHM) else set()
-
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
     """Fail if a test leaves Lava children or new /dev/shm segments behind."""
-    before = _segments()
+    before = segments()
     yield
     assert multiprocessing.active_children() == []
-    assert _segments() - before == set()
+    assert segments() - before == set()
 
 
 def _assert_lava_matches(net: HardwareNetwork, x: np.ndarray) -> dict[int, np.ndarray]:

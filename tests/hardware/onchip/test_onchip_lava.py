@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from leftovers import segments
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -24,12 +25,9 @@ from hardware.onchip.model import learn  # noqa: E402
 from hardware.onchip.plan import CONNECTIONS, plan_learning, save_plan  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
-SHM = Path("/dev/shm")
 TRIALS = 200
 
 
-def _segments() -> set[str]:
-    return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
 
 
 def _temp_folders() -> set[str]:
@@ -38,10 +36,10 @@ def _temp_folders() -> set[str]:
 
 @pytest.fixture
 def no_leftovers():
-    before, folders = _segments(), _temp_folders()
+    before, folders = segments(), _temp_folders()
     yield
     assert multiprocessing.active_children() == []
-    assert _segments() - before == set()
+    assert segments() - before == set()
     assert _temp_folders() - folders == set()
 
 
@@ -116,7 +114,7 @@ def test_cli_error_is_one_line_and_leaves_nothing(learnable, trials, tmp_path, n
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_learning_stops_lava_and_leaves_nothing(learnable, trials, tmp_path, sig):
-    before, folders = _segments(), _temp_folders()
+    before, folders = segments(), _temp_folders()
     process = _learn_cli(tmp_path, learnable, trials, 5000)
     time.sleep(6)
     assert process.poll() is None, process.communicate()[1]
@@ -124,6 +122,6 @@ def test_interrupted_learning_stops_lava_and_leaves_nothing(learnable, trials, t
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + sig, stderr
     assert "Lava runtime stopped" in stderr
-    assert _segments() - before == set()
+    assert segments() - before == set()
     assert _temp_folders() - folders == set()
     assert not (tmp_path / "out").exists()

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from leftovers import alive, descendants, segments, wait_for
 
 from neuroprop.cli import main
 from neuroprop.deploy import lava_env
@@ -22,7 +22,6 @@ needs_lava = pytest.mark.skipif(
     not (REPO_ROOT / ".venv-lava" / "bin" / "python").exists(),
     reason="the Lava environment .venv-lava is absent (run 'bash scripts/setup.sh')",
 )
-SHM = Path("/dev/shm")
 
 
 @needs_lava
@@ -56,7 +55,7 @@ def test_a_child_that_does_not_stop_is_killed_with_its_group(monkeypatch, tmp_pa
         run_lava_python(["-c", script])
     assert interrupted.value.signal_number == signal.SIGTERM
     assert time.monotonic() - started < 10
-    assert not any(map(_alive, map(int, pids.read_text().split())))
+    assert not any(map(alive, map(int, pids.read_text().split())))
 
 
 def test_lava_python_pointing_at_a_folder_is_one_line(monkeypatch, tmp_path):
@@ -78,38 +77,10 @@ def export(tmp_path_factory):
     return folder / "export"
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (read from /proc)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
-def _wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @needs_lava
@@ -131,16 +102,16 @@ def test_a_signal_to_neuroprop_stops_the_lava_run_and_leaves_nothing(export, tmp
     (leftover / ".neuroprop-staging.json").write_text(json.dumps(
         {"prefix": TEMP_PREFIX, "pid": dead.pid, "host": socket.gethostname(),
          "created": time.time(), "target": None}))
-    before = set(os.listdir(SHM))
+    before = segments()
     process = subprocess.Popen(
         [sys.executable, "-m", "neuroprop", "run", "--target", "lava", str(export),
          "--split", "train"],
         env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert _wait_for(lambda: len(_descendants(process.pid)) >= 4
-                         and set(os.listdir(SHM)) - before, 90), "Lava did not start"
-        children = _descendants(process.pid)
+        assert wait_for(lambda: len(descendants(process.pid)) >= 4
+                         and segments() - before, 90), "Lava did not start"
+        children = descendants(process.pid)
         number = signal.Signals[signal_name]
         if whole_group:
             os.killpg(process.pid, number)
@@ -154,6 +125,6 @@ def test_a_signal_to_neuroprop_stops_the_lava_run_and_leaves_nothing(export, tmp
     assert process.returncode == 128 + number
     assert stderr.splitlines() == [f"neuroprop: interrupted by {signal_name}; the Lava run "
                                    "was stopped"]
-    assert _wait_for(lambda: not any(map(_alive, children)), 15), children
-    assert _wait_for(lambda: not set(os.listdir(SHM)) - before, 15)
+    assert wait_for(lambda: not any(map(alive, children)), 15), children
+    assert wait_for(lambda: not segments() - before, 15)
     assert list(temp.iterdir()) == []
