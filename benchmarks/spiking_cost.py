@@ -58,7 +58,7 @@ def _train_batches(exp: Experiment, batches: int, seed: int) -> list[float]:
         if index == batches:
             break
         start = time.perf_counter()
-        exp.optimizer.zero_grad(set_to_none=False)
+        exp.optimizer.zero_grad(set_to_none=True)
         exp.rule.step(exp.network, x, y)
         exp.optimizer.step()
         seconds.append(time.perf_counter() - start)

@@ -128,9 +128,12 @@ class LocalLayer(nn.Module):
 class WeightLayer(LocalLayer):
     """A synapse a = W * y_pre (bias-free) and its neuron.
 
-    Holds the forward weight ``weight`` and, unless ``feedback`` is None, a separate
-    feedback weight ``feedback_weight`` of the same shape (tied: a copy of ``weight``;
-    random: an independent draw; frozen when ``feedback.learn`` is False).
+    Holds the forward weight ``weight`` and, unless ``feedback`` is None, a feedback weight
+    ``feedback_weight`` of the same shape (tied: starts as a copy of ``weight``; random: an
+    independent draw; frozen when ``feedback.learn`` is False). Tied feedback that learns
+    gets exactly the forward weight's update from the same optimizer, so it equals
+    ``weight`` bit for bit at every step: it is held as the same Parameter (one copy in
+    memory, one optimizer step), not simulated twice.
 
     Subclasses give the synapse type's three linear maps: ``current`` (forward), ``_outer``
     (the outer product with the presynaptic factor, for ``weight_update``) and
@@ -147,7 +150,9 @@ class WeightLayer(LocalLayer):
         self.neuron = build_neuron(spec.neuron)
         self.weight = nn.Parameter(init_weight_(torch.empty(spec.weight_shape), init))
         self.feedback_weight: nn.Parameter | None = None
-        if feedback is not None:
+        if feedback is not None and feedback.init == "tied" and feedback.learn:
+            self.feedback_weight = self.weight
+        elif feedback is not None:
             if feedback.init == "tied":
                 start = self.weight.detach().clone()
             else:

@@ -68,7 +68,7 @@ def _mirror_into_feedback(layer: torch.nn.Module) -> None:
     """A learning feedback weight gets the forward weight's update (in a buffer of its own,
     so in-place gradient transforms stay per parameter): tied weights stay tied."""
     feedback = getattr(layer, "feedback_weight", None)
-    if feedback is None or not feedback.requires_grad:
+    if feedback is None or feedback is layer.weight or not feedback.requires_grad:
         return
     grad = layer.weight.grad
     if feedback.grad is None or feedback.grad.shape != grad.shape or (

@@ -163,7 +163,7 @@ def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
     bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
                disable=None if progress is None else not progress, file=sys.stderr)
     for x, y in bar:
-        exp.optimizer.zero_grad(set_to_none=False)
+        exp.optimizer.zero_grad(set_to_none=True)
         try:
             result = exp.rule.step(exp.network, x, y)
         except DivergedError:
@@ -250,6 +250,29 @@ def _progress(raw: object) -> dict:
         _check_fields(row, HISTORY_ROW)
         json.dumps(row, allow_nan=True)
     return raw
+
+
+def _without_shared_feedback(state: dict, network: Network) -> dict:
+    """An optimizer state written before tied learning feedback weights were held as the
+    forward weights themselves (one entry per parameter then, the feedback's a copy of the
+    forward weight's), reduced to one entry per distinct parameter. Others unchanged."""
+    named = [(name, p) for name, p in network.named_parameters(remove_duplicate=False)
+             if p.requires_grad]
+    distinct = {id(p) for _, p in named}
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    if len(named) == len(distinct) or not isinstance(groups, list) or len(groups) != 1 or (
+        len(groups[0].get("params", ())) != len(named)
+    ):
+        return state
+    seen: set[int] = set()
+    keep = []
+    for index, (_, p) in enumerate(named):
+        if id(p) not in seen:
+            seen.add(id(p))
+            keep.append(index)
+    old_state = state.get("state", {})
+    return {"state": {new: old_state[old] for new, old in enumerate(keep) if old in old_state},
+            "param_groups": [{**groups[0], "params": list(range(len(keep)))}]}
 
 
 def _check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
@@ -342,7 +365,8 @@ class Trainer:
             check_resumable(saved.get("config"), self.config, checkpoint_path)
             try:
                 exp.network.load_state_dict(saved["model"])
-                exp.optimizer.load_state_dict(saved["optimizer"])
+                exp.optimizer.load_state_dict(
+                    _without_shared_feedback(saved["optimizer"], exp.network))
                 _check_optimizer_state(exp.optimizer)
                 if exp.scheduler is not None and saved.get("scheduler") is not None:
                     exp.scheduler.load_state_dict(saved["scheduler"])

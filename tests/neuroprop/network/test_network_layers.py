@@ -29,8 +29,14 @@ def test_no_biases_and_init_per_spec() -> None:
         assert parameter.abs().max() <= 0.02 and parameter.abs().max() > 0.015, name
     conv = net.layers[0]
     assert not torch.equal(conv.weight, conv.feedback_weight)
+    tied_frozen = Network(spec, FeedbackOptions("tied", learn=False))
+    assert torch.equal(tied_frozen.layers[0].weight, tied_frozen.layers[0].feedback_weight)
+    assert tied_frozen.layers[0].feedback_weight is not tied_frozen.layers[0].weight
+    # tied feedback that learns gets the forward update, so it is the forward weight
     tied = Network(spec, FeedbackOptions("tied", learn=True))
-    assert torch.equal(tied.layers[0].weight, tied.layers[0].feedback_weight)
+    assert all(layer.feedback_weight is layer.weight for layer in tied.layers
+               if hasattr(layer, "feedback_weight"))
+    assert len(list(tied.parameters())) == 3
 
 
 def test_batchnorm_is_a_gain_with_batch_then_running_statistics() -> None:

@@ -166,6 +166,36 @@ def test_a_run_written_before_neurons_were_parts_still_evaluates_and_resumes(tmp
                  "training.max_epochs=3"]) == 0
 
 
+def test_a_run_written_when_tied_feedback_was_a_second_copy_resumes_to_the_same_end(tmp_path):
+    """Checkpoints written before tied learning feedback weights were held as the forward
+    weights carry one optimizer entry per copy (a momentum buffer each): they resume to
+    exactly the run that never stopped."""
+    from neuroprop.training.checkpoint import load_checkpoint, save_checkpoint
+
+    args = ["--no-progress", "training.patience=null", "optimizer.momentum=0.9"]
+    assert main(["train", "--run-dir", str(tmp_path / "full"), *args,
+                 "training.max_epochs=3"]) == 0
+    run = tmp_path / "old"
+    assert main(["train", "--run-dir", str(run), *args, "training.max_epochs=2"]) == 0
+    state = load_checkpoint(run / "checkpoint.pt")
+    optimizer = state["optimizer"]
+    old_state = {}  # every weight's entry, then its feedback copy's
+    for index in optimizer["param_groups"][0]["params"]:
+        assert "momentum_buffer" in optimizer["state"][index]
+        for _ in range(2):
+            old_state[len(old_state)] = {k: v.clone() for k, v in
+                                         optimizer["state"][index].items()}
+    old_params = list(old_state)
+    state["optimizer"] = {"state": old_state,
+                          "param_groups": [{**optimizer["param_groups"][0], "params": old_params}]}
+    state["model"] = {k: v.clone() for k, v in state["model"].items()}  # two tensors again
+    save_checkpoint(run / "checkpoint.pt", state)
+    assert main(["train", "--run-dir", str(run), "--resume", *args,
+                 "training.max_epochs=3"]) == 0
+    full_state, old_final = _final_state(tmp_path / "full"), _final_state(run)
+    assert all(torch.equal(full_state[k], old_final[k]) for k in full_state)
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--run-dir", str(run), "--no-progress", "training.max_epochs=1"]) == 0
