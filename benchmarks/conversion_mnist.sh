@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rate nets converted to spiking by threshold balancing (neuroprop convert), full MNIST:
-# train the rate net (configs/mnist_<net>.yaml, BrainProp) to the epoch cap, then convert
+# train the rate net (configs/mnist_<net>_reference.yaml, BrainProp) to the epoch cap, then convert
 # it at each T and score the spiking net in PyTorch on the test set (summary.json of each
 # converted run holds its test accuracy beside the rate net's).
 #
@@ -19,7 +19,7 @@ echo "bash benchmarks/conversion_mnist.sh $data_dir $net $max_epochs $*" >> "$re
 run="benchmarks/runs/conversion_mnist_${net}"
 resume=()
 [ -f "$run/checkpoint.pt" ] && resume=(--resume)
-.venv/bin/neuroprop train --config "configs/mnist_${net}.yaml" --data-dir "$data_dir" \
+.venv/bin/neuroprop train --config "configs/mnist_${net}_reference.yaml" --data-dir "$data_dir" \
     --run-dir "$run" --no-progress "${resume[@]}" "training.max_epochs=$max_epochs" "$@"
 mkdir -p "$results/$net"
 cp "$run/summary.json" "$results/$net/rate_summary.json"

@@ -1,8 +1,10 @@
 """Seconds per epoch of BrainProp and EBP on the same nets, measured in one process.
 
-    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense conv loccon
+    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense conv loccon \
+        dense_reference conv_reference
 
-For each net (configs/mnist_<net>.yaml) both rules train ``--epochs`` full epochs,
+For each net (configs/mnist_<net>.yaml: neuroprop's settings, or the reference code's with
+the suffix ``_reference``) both rules train ``--epochs`` full epochs,
 interleaved (BrainProp epoch 1, EBP epoch 1, BrainProp epoch 2, ...) so that any drift
 in the machine's load hits both alike. An epoch's time is the training pass plus the
 validation pass, as in summary.json. Writes benchmarks/results/epoch_time/README.md and
@@ -45,7 +47,9 @@ def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("nets", nargs="+", choices=["dense", "conv", "loccon"])
+    nets = [f"{net}{suffix}" for suffix in ("", "_reference")
+            for net in ("dense", "conv", "loccon")]
+    parser.add_argument("nets", nargs="+", choices=nets)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
@@ -63,13 +67,14 @@ def main() -> None:
         f"{torch.__version__}. Epochs interleaved between the rules; median over "
         f"{args.epochs} epochs.",
         "",
-        "| net | batch | BrainProp s/epoch | EBP s/epoch | BrainProp / EBP |",
-        "|---|---|---|---|---|",
+        "| net | batch | optimizer | BrainProp s/epoch | EBP s/epoch | BrainProp / EBP |",
+        "|---|---|---|---|---|---|",
     ]
     for net, rows in results.items():
         median = {rule: statistics.median(r["seconds"] for r in rows[rule]) for rule in RULES}
-        batch = load_config(CONFIG_DIR / f"mnist_{net}.yaml").training.batch_size
-        lines.append(f"| {net} | {batch} | {median['brainprop']:.2f} | {median['ebp']:.2f} | "
+        config = load_config(CONFIG_DIR / f"mnist_{net}.yaml")
+        lines.append(f"| {net} | {config.training.batch_size} | {config.optimizer.name} | "
+                     f"{median['brainprop']:.2f} | {median['ebp']:.2f} | "
                      f"{median['brainprop'] / median['ebp']:.2f} |")
     (OUT / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The foundation benchmark: full MNIST with the paper's protocol (configs/mnist_*.yaml),
+# The foundation benchmark: full MNIST with the paper's protocol and the reference code's
+# settings (configs/mnist_*_reference.yaml),
 # BrainProp and EBP, one seed each, to early stopping or the epoch cap.
 #
 #   bash benchmarks/mnist_foundation.sh DATA_DIR MAX_EPOCHS NET [NET ...]
@@ -22,7 +23,7 @@ for net in "$@"; do
         run="benchmarks/runs/mnist_${net}_${rule}"
         resume=()
         [ -f "$run/checkpoint.pt" ] && resume=(--resume)
-        .venv/bin/neuroprop train --config "configs/mnist_${net}.yaml" --data-dir "$data_dir" \
+        .venv/bin/neuroprop train --config "configs/mnist_${net}_reference.yaml" --data-dir "$data_dir" \
             --run-dir "$run" --no-progress "${resume[@]}" \
             "rule=$rule" "training.max_epochs=$max_epochs"
         mkdir -p "$results/${net}_${rule}"

@@ -6,7 +6,7 @@ trainable parameter and reports the batch's reward and loss; the trainer then ca
 
 Config forms: ``rule: brainprop``, ``rule: ebp``, ``rule: bptt``, or
 ``rule: {name: brainprop, epsilon: 0.02, temperature: 1.0,
-feedback: {init: tied, learn: true}}``.
+reward: {correct: 1.0, wrong: 0.0}, feedback: {init: tied, learn: true}}``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from neuroprop.network import FeedbackOptions, Network
 
 @dataclass(frozen=True)
 class StepResult:
-    """One batch: summed reward (1 per correct action), summed loss, number of samples."""
+    """One batch: rewarded trials (1 per correct action, whatever the reward values), summed
+    loss, number of samples."""
 
     reward_sum: float
     loss_sum: float
@@ -39,17 +40,21 @@ class LearningRule(Protocol):
 
 @dataclass(frozen=True)
 class RuleOptions:
-    """A validated rule choice. ``epsilon``, ``temperature`` and ``feedback`` are BrainProp's
-    (exploration rate, softmax temperature, feedback weights); None for the autograd rules."""
+    """A validated rule choice. ``epsilon``, ``temperature``, ``feedback`` and ``reward`` are
+    BrainProp's (exploration rate, softmax temperature, feedback weights, the rewards
+    (wrong, correct) of a trial); the autograd rules use none of them."""
 
     name: str
     epsilon: float | None = None
     temperature: float | None = None
     feedback: FeedbackOptions | None = None
+    reward: tuple[float, float] = (0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """The config form that ``rule_options_from_config`` parses back to these options."""
         if self.feedback is None:
             return {"name": self.name}
+        wrong, correct = self.reward
         return {"name": self.name, "epsilon": self.epsilon, "temperature": self.temperature,
+                "reward": {"correct": correct, "wrong": wrong},
                 "feedback": self.feedback.to_dict()}

@@ -4,7 +4,8 @@ One step on a batch (no autograd), the same code for rate and spiking nets:
 
     q = net(x)                          Q-values, one per class (action); a trial of T steps
     s = max_boltzmann(q, eps, T)        the chosen action
-    r = 1[s == y]                       reward; the label is used for nothing else
+    r = r_correct if s == y else r_wrong   reward (default 1 and 0); the label is used for
+                                        nothing else
     delta = r - q_s                     reward-prediction error (global, per trial)
     phi = onehot(s)                     attention feedback from the selected unit
 
@@ -80,13 +81,18 @@ def _mirror_into_feedback(layer: torch.nn.Module) -> None:
 
 
 class BrainProp:
-    """The BrainProp rule with max-Boltzmann exploration (``epsilon``, ``temperature``)."""
+    """The BrainProp rule with max-Boltzmann exploration (``epsilon``, ``temperature``) and
+    the rewards ``reward`` = (wrong, correct) of a trial. Shifting both rewards down, e.g.
+    (-1, 0), makes Q-values that start near 0 optimistic: an action not yet tried looks
+    better than one that failed, so the greedy policy tries them in turn."""
 
     name = "brainprop"
 
-    def __init__(self, epsilon: float = 0.02, temperature: float = 1.0) -> None:
+    def __init__(self, epsilon: float = 0.02, temperature: float = 1.0,
+                 reward: tuple[float, float] = (0.0, 1.0)) -> None:
         self.epsilon = epsilon
         self.temperature = temperature
+        self.reward = reward
 
     @torch.no_grad()
     def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
@@ -97,12 +103,14 @@ class BrainProp:
                 "(or check the inputs are scaled to [0, 1])"
             )
         actions = max_boltzmann(q, self.epsilon, self.temperature)
-        reward = (actions == y).to(q.dtype)
+        correct = actions == y
+        wrong_reward, correct_reward = self.reward
+        reward = torch.where(correct, correct_reward, wrong_reward).to(q.dtype)
         delta = reward - q.gather(1, actions[:, None]).squeeze(1)
         phi = torch.zeros_like(q).scatter_(1, actions[:, None], 1.0)
         brainprop_feedback(net, phi, delta)
         return StepResult(
-            reward_sum=float(reward.sum()),
+            reward_sum=float(correct.sum()),
             loss_sum=0.5 * float(delta.square().sum()),
             count=int(x.shape[0]),
         )

@@ -6,6 +6,7 @@ refuses a rule on a net it cannot train, ``make_rule(options)`` builds the rule.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,9 @@ class RuleKind:
 
 
 RULES: dict[str, RuleKind] = {
-    "brainprop": RuleKind(("epsilon", "temperature", "feedback"), ("rate", "spiking"),
-                          lambda options: BrainProp(options.epsilon, options.temperature)),
+    "brainprop": RuleKind(("epsilon", "temperature", "reward", "feedback"), ("rate", "spiking"),
+                          lambda options: BrainProp(options.epsilon, options.temperature,
+                                                    options.reward)),
     "ebp": RuleKind((), ("rate",), lambda options: Autograd("ebp")),
     "bptt": RuleKind((), ("spiking",), lambda options: Autograd("bptt")),
 }
@@ -69,7 +71,30 @@ def rule_options_from_config(raw: Any) -> RuleOptions:
         )
     return RuleOptions(name="brainprop", epsilon=float(epsilon), temperature=float(temperature),
                        feedback=FeedbackOptions.parse(section.get("feedback", {}),
-                                                      "rule.feedback"))
+                                                      "rule.feedback"),
+                       reward=_rewards(section.get("reward", {})))
+
+
+def _rewards(raw: Any) -> tuple[float, float]:
+    """Validate ``rule.reward`` ({correct, wrong}) into (wrong, correct)."""
+    if not isinstance(raw, dict):
+        raise NeuropropError(f"rule.reward: expected a mapping like {{correct: 1.0, wrong: 0.0}}, "
+                             f"got {raw!r}")
+    for key in raw:
+        if key not in ("correct", "wrong"):
+            raise NeuropropError(f"rule.reward.{key}: unknown key; valid keys are correct, wrong")
+    values = {"correct": raw.get("correct", 1.0), "wrong": raw.get("wrong", 0.0)}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value)
+        ):
+            raise NeuropropError(f"rule.reward.{key}: expected a number, got {value!r}")
+    if values["correct"] <= values["wrong"]:
+        raise NeuropropError(
+            f"rule.reward: correct ({values['correct']}) must exceed wrong ({values['wrong']}); "
+            "the rule learns to seek the larger reward"
+        )
+    return float(values["wrong"]), float(values["correct"])
 
 
 def check_substrate(options: RuleOptions, substrate: str) -> None:

@@ -25,6 +25,8 @@ EXPECTED = {
     "fashion_mnist_conv", "cifar10_conv", "cifar10_loccon", "cifar10_deep", "cifar100_conv",
     "cifar100_loccon", "cifar100_deep", "tiny_imagenet_deep",
     "digits_spiking", "mnist_dense_spiking", "mnist_conv_spiking",
+    "mnist_dense_reference", "mnist_dense_paper_text", "mnist_conv_reference",
+    "mnist_loccon_reference",
 }
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 

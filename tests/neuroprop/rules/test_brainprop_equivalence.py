@@ -113,7 +113,8 @@ def rule_step_and_reference(net, rule, x, y, seed):
         actions = max_boltzmann(q, rule.epsilon, rule.temperature)
     q_ref = reference_q(net, x)
     torch.testing.assert_close(q_ref.detach(), q, rtol=1e-10, atol=1e-12)
-    reward = (actions == y).double()
+    wrong, correct = rule.reward
+    reward = torch.where(actions == y, correct, wrong).double()
     delta = reward - q_ref.gather(1, actions[:, None]).squeeze(1)
     energy = 0.5 * delta.square().sum() / len(x)
     params = trainable(net)
@@ -146,6 +147,23 @@ def test_update_equals_autograd_over_several_batches(name: str) -> None:
         for param_name, p in trainable(net).items():
             p.grad = rule_grads[param_name]
         optimizer.step()
+
+
+@pytest.mark.parametrize("name", ["dense", "batchnorm"])
+def test_shifted_rewards_give_autograd_of_the_shifted_error(name: str) -> None:
+    """Optimistic rewards (wrong -1, correct 0): the same equivalence with r in {-1, 0};
+    the step still reports the rewarded trials (the correct actions)."""
+    torch.manual_seed(0)
+    net = build(name, FeedbackOptions("tied", learn=True))
+    rule = BrainProp(epsilon=EPSILON, temperature=1.0, reward=(-1.0, 0.0))
+    x = torch.rand(16, *net.spec.input_shape, dtype=torch.float64)
+    y = torch.randint(0, NUM_CLASSES, (16,))
+    rule_grads, ref_grads, result, delta, reward = rule_step_and_reference(net, rule, x, y, 5)
+    assert set(reward.tolist()) <= {-1.0, 0.0} and (reward == 0).any()
+    assert result.reward_sum == float((reward == 0).sum())
+    assert result.loss_sum == pytest.approx(0.5 * float(delta.square().sum()))
+    for param_name, ref in ref_grads.items():
+        torch.testing.assert_close(rule_grads[param_name], ref, rtol=1e-9, atol=1e-12)
 
 
 def test_random_frozen_feedback_is_feedback_alignment() -> None:

@@ -36,6 +36,15 @@ def test_brainprop_mapping_and_round_trip() -> None:
     assert isinstance(rule, BrainProp) and rule.epsilon == 0.1
 
 
+def test_brainprop_rewards() -> None:
+    options = rule_options_from_config({"name": "brainprop", "reward": {"wrong": -1,
+                                                                        "correct": 0}})
+    assert options.reward == (-1.0, 0.0)
+    assert rule_options_from_config(options.to_dict()) == options
+    assert make_rule(options).reward == (-1.0, 0.0)
+    assert rule_options_from_config("brainprop").reward == (0.0, 1.0)
+
+
 def test_ebp_needs_no_feedback() -> None:
     options = rule_options_from_config({"name": "ebp"})
     assert options == rule_options_from_config("ebp")
@@ -57,7 +66,16 @@ def test_ebp_needs_no_feedback() -> None:
      "rule.epsilon: not an option of rule 'ebp'; allowed keys are name"),
     ({"name": "brainprop", "lr": 0.1},
      "rule.lr: not an option of rule 'brainprop'; allowed keys are name, epsilon, "
-     "temperature, feedback"),
+     "temperature, reward, feedback"),
+    ({"name": "brainprop", "reward": 1},
+     "rule.reward: expected a mapping like {correct: 1.0, wrong: 0.0}, got 1"),
+    ({"name": "brainprop", "reward": {"right": 1}},
+     "rule.reward.right: unknown key; valid keys are correct, wrong"),
+    ({"name": "brainprop", "reward": {"correct": ".5"}},
+     "rule.reward.correct: expected a number, got '.5'"),
+    ({"name": "brainprop", "reward": {"correct": 0, "wrong": 0}},
+     "rule.reward: correct (0) must exceed wrong (0); the rule learns to seek the larger "
+     "reward"),
     ({"name": "brainprop", "feedback": {"init": "transposed"}},
      "rule.feedback.init: expected 'tied' or 'random', got 'transposed'"),
     ({"name": "brainprop", "feedback": {"learn": "yes"}},
