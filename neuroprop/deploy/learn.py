@@ -204,7 +204,10 @@ def _write_run(net: HardwareNetwork, plan: LearningPlan, out: Path,
         layers[0].weight.copy_(torch.from_numpy(weights["hidden"]))
         layers[1].weight.copy_(torch.from_numpy(weights["output"]))
         for layer, feedback in ((layers[0], None), (layers[1], weights["feedback"].T)):
-            if getattr(layer, "feedback_weight", None) is not None:
+            # tied learning feedback is the forward weight itself: the run keeps the
+            # learned forward weights (the chip's B2, equal up to rare one-unit trace
+            # decays in fixed point, stays in plan/)
+            if getattr(layer, "feedback_weight", None) not in (None, layer.weight):
                 layer.feedback_weight.copy_(layer.weight if feedback is None
                                             else torch.from_numpy(feedback))
     atomic_write_text(out / CONFIG, yaml.safe_dump(raw, sort_keys=False))

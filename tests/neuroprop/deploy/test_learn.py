@@ -12,7 +12,7 @@ import torch
 from hardware.format import load_export, save_export
 from hardware.graph import HardwareNetwork, Layer
 from hardware.onchip.model import learn
-from hardware.onchip.plan import plan_learning
+from hardware.onchip.plan import load_plan, plan_learning
 from hardware.quantize import quantise
 from neuroprop.cli import main
 from neuroprop.deploy.export import export_run
@@ -136,6 +136,12 @@ def test_learn_on_the_model_writes_a_run_and_learns_new_classes(pretrained, tmp_
     exported = load_export(out / "export-lava")
     assert exported.metadata["dataset"]["classes"] is None
     assert main(["evaluate", str(out)]) == 0
+    # the run holds the chip's learned forward weights (tied feedback is the same tensor)
+    learned = load_plan(out / "plan").float_weights()
+    saved = torch.load(out / "best.pt", weights_only=True)["model"]
+    hidden_name, output_name = sorted(name for name in saved if name.endswith(".weight"))
+    np.testing.assert_allclose(saved[hidden_name].numpy(), learned["hidden"], rtol=1e-6)
+    np.testing.assert_allclose(saved[output_name].numpy(), learned["output"], rtol=1e-6)
 
 
 @needs_lava

@@ -1,0 +1,93 @@
+"""Where an MNIST training epoch goes: per batch, the rule's step (forward, feedback and
+update) against the optimizer, and the operators that take the time.
+
+    python benchmarks/profile_epoch.py --data-dir ../shared/data --batches 60 dense conv
+
+For each net (configs/mnist_<net>.yaml, or ``<net>_reference``) and rule (BrainProp,
+EBP): 5 warm-up batches, then ``--batches`` timed batches (milliseconds per batch for
+``zero_grad``, ``rule.step`` and ``optimizer.step``), then 20 batches under
+torch.profiler (the 8 operators with the most self time). Writes
+benchmarks/results/profile/README.md. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from neuroprop.config import CONFIG_DIR, load_config
+from neuroprop.training.trainer import build_experiment
+
+OUT = Path(__file__).resolve().parent / "results" / "profile"
+
+
+def profile_rule(net: str, rule: str, data_dir: str, batches: int) -> list[str]:
+    config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", [f"rule={rule}"])
+    exp = build_experiment(config, data_dir)
+    generator = torch.Generator().manual_seed(1)
+    data = exp.dataset.train.batches(config.training.batch_size, shuffle=True,
+                                     generator=generator)
+    exp.network.train()
+
+    def one_batch(times: dict[str, float] | None) -> None:
+        x, y = next(data)
+        marks = [time.perf_counter()]
+        exp.optimizer.zero_grad(set_to_none=True)
+        marks.append(time.perf_counter())
+        exp.rule.step(exp.network, x, y)
+        marks.append(time.perf_counter())
+        exp.optimizer.step()
+        marks.append(time.perf_counter())
+        if times is not None:
+            for name, start, stop in zip(times, marks, marks[1:], strict=False):
+                times[name] += stop - start
+
+    for _ in range(5):
+        one_batch(None)
+    times = {"zero_grad": 0.0, "rule.step": 0.0, "optimizer.step": 0.0}
+    for _ in range(batches):
+        one_batch(times)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(20):
+            one_batch(None)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    cells = ", ".join(f"{name} {1000 * value / batches:.2f}" for name, value in times.items())
+    top = ", ".join(f"{e.key} {100 * e.self_cpu_time_total / total:.0f} %" for e in ops[:8])
+    per_batch = 1000 * sum(times.values()) / batches
+    return [f"| {net} | {rule} | {config.optimizer.name} | {per_batch:.2f} | {cells} | {top} |"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    nets = [f"{net}{suffix}" for suffix in ("", "_reference")
+            for net in ("dense", "conv", "loccon")]
+    parser.add_argument("nets", nargs="+", choices=nets)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--batches", type=int, default=60)
+    args = parser.parse_args()
+    rows = []
+    for net in args.nets:
+        for rule in ("brainprop", "ebp"):
+            rows += profile_rule(net, rule, args.data_dir, args.batches)
+            print(rows[-1], flush=True)
+    command = (f"python benchmarks/profile_epoch.py --data-dir {args.data_dir} "
+               f"--batches {args.batches} {' '.join(args.nets)}")
+    lines = ["# Where a training batch goes", "",
+             f"Command (from the repository root, in .venv): `{command}`", "",
+             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}. "
+             "Milliseconds per batch (mean over the timed batches); operators: share of the "
+             "self CPU time of 20 profiled batches.", "",
+             "| net | rule | optimizer | ms/batch | of which (ms) | top operators |",
+             "|---|---|---|---|---|---|", *rows]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
