@@ -25,6 +25,8 @@ from neuroprop.config import CONFIG_DIR, load_config
 from neuroprop.training.trainer import build_experiment, train_epoch
 
 RULES = ("brainprop", "ebp")
+NETS = [f"{net}{suffix}" for suffix in ("", "_reference") for net in ("dense", "conv", "loccon")]
+"""The MNIST nets, each configs/mnist_<net>.yaml."""
 OUT = Path(__file__).resolve().parent / "results" / "epoch_time"
 
 
@@ -47,9 +49,7 @@ def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    nets = [f"{net}{suffix}" for suffix in ("", "_reference")
-            for net in ("dense", "conv", "loccon")]
-    parser.add_argument("nets", nargs="+", choices=nets)
+    parser.add_argument("nets", nargs="+", choices=NETS)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()

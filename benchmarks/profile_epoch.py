@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from epoch_time import NETS, RULES
 from torch.profiler import ProfilerActivity, profile
 
 from neuroprop.config import CONFIG_DIR, load_config
@@ -64,15 +65,13 @@ def profile_rule(net: str, rule: str, data_dir: str, batches: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    nets = [f"{net}{suffix}" for suffix in ("", "_reference")
-            for net in ("dense", "conv", "loccon")]
-    parser.add_argument("nets", nargs="+", choices=nets)
+    parser.add_argument("nets", nargs="+", choices=NETS)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--batches", type=int, default=60)
     args = parser.parse_args()
     rows = []
     for net in args.nets:
-        for rule in ("brainprop", "ebp"):
+        for rule in RULES:
             rows += profile_rule(net, rule, args.data_dir, args.batches)
             print(rows[-1], flush=True)
     command = (f"python benchmarks/profile_epoch.py --data-dir {args.data_dir} "
