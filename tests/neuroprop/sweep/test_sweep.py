@@ -179,7 +179,7 @@ def _closed_port() -> int:
                                           "float, got 'fast'"),
     (["--grid", "rule.epsilonn=0.1"], "--grid rule.epsilonn=0.1: rule.epsilonn: not an option "
                                       "of rule 'brainprop'; allowed keys are name, epsilon, "
-                                      "temperature, feedback"),
+                                      "temperature, reward, feedback"),
     (["--grid", "optimizer.lr"], "--grid 'optimizer.lr': expected key=value1,value2,..., e.g. "
                                  "optimizer.lr=0.1,0.5"),
     (["--grid", "optimizer.lr=0.1,,0.2"], "--grid 'optimizer.lr=0.1,,0.2': an empty value; "
