@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from neuroprop.sweep.report import mean_sd_cell
+
 PAPER = {  # net: {rule: (epochs mean, sd, accuracy mean, sd)}
     "dense": {"brainprop": (51, 19, 98.68, 0.07), "ebp": (33, 19, 98.54, 0.16)},
     "conv": {"brainprop": (63, 18, 99.31, 0.04), "ebp": (51, 13, 99.39, 0.03)},
@@ -21,13 +23,6 @@ PAPER = {  # net: {rule: (epochs mean, sd, accuracy mean, sd)}
 }
 TARGET = {"dense": 98.6, "conv": 99.25, "loccon": 99.0}  # BrainProp mean test accuracy
 RULE_NAMES = {"brainprop": "BrainProp", "ebp": "EBP"}
-
-
-def cell(stat: dict, scale: float = 1.0, digits: int = 2) -> str:
-    if stat["mean"] is None:
-        return "–"
-    sd = "–" if stat["sd"] is None else f"{scale * stat['sd']:.{digits}f}"
-    return f"{scale * stat['mean']:.{digits}f} ({sd})"
 
 
 def verdict(net: str, stat: dict) -> str:
@@ -55,12 +50,13 @@ def main() -> None:
             epochs, epochs_sd, accuracy, accuracy_sd = PAPER[net][rule]
             reach98 = next((t for t in combo["time_to_accuracy"] if t["threshold"] == 0.98),
                            None)
-            to98 = "–" if reach98 is None else (
-                cell(reach98["epoch"], digits=1) + f" [{reach98['reached']}/{combo['finished']}]")
+            to98 = "–" if reach98 is None else (mean_sd_cell(reach98["epoch"], digits=1)
+                                                + f" [{reach98['reached']}/{combo['finished']}]")
             rows.append(
                 f"| {net} | {RULE_NAMES[rule]} | {combo['finished']}/{combo['runs']} | {cap} | "
-                f"{cell(combo['epochs'], digits=1)} | {cell(combo['best_epoch'], digits=1)} | "
-                f"{to98} | **{cell(combo['test_accuracy'], 100)}** | "
+                f"{mean_sd_cell(combo['epochs'], digits=1)} | "
+                f"{mean_sd_cell(combo['best_epoch'], digits=1)} | "
+                f"{to98} | **{mean_sd_cell(combo['test_accuracy'], 100)}** | "
                 f"{epochs} ({epochs_sd}) | {accuracy:.2f} ({accuracy_sd:.2f}) | "
                 f"{verdict(net, combo['test_accuracy']) if rule == 'brainprop' else ''} |")
     commands = (args.results / "commands.txt").read_text().splitlines()

@@ -207,9 +207,9 @@ def _write_run(net: HardwareNetwork, plan: LearningPlan, out: Path,
             # tied learning feedback is the forward weight itself: the run keeps the
             # learned forward weights (the chip's B2, equal up to rare one-unit trace
             # decays in fixed point, stays in plan/)
-            if getattr(layer, "feedback_weight", None) not in (None, layer.weight):
-                layer.feedback_weight.copy_(layer.weight if feedback is None
-                                            else torch.from_numpy(feedback))
+            own = getattr(layer, "feedback_weight", None)
+            if own is not None and own is not layer.weight:
+                own.copy_(layer.weight if feedback is None else torch.from_numpy(feedback))
     atomic_write_text(out / CONFIG, yaml.safe_dump(raw, sort_keys=False))
     save_checkpoint(out / BEST, {"model": network.state_dict(), "network": exp.spec.to_dict(),
                                  "epoch": 0, "learned_on_chip_from": str(source)})

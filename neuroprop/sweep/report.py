@@ -95,7 +95,8 @@ def aggregate(plan: SweepPlan, records: list[dict]) -> dict:
             "combinations": combinations}
 
 
-def _cell(stat: dict, scale: float = 1.0, digits: int = 2) -> str:
+def mean_sd_cell(stat: dict, scale: float = 1.0, digits: int = 2) -> str:
+    """A ``mean_sd`` result as "mean (sd)", scaled ("–" where there is none)."""
     if stat["mean"] is None:
         return "–"
     sd = "–" if stat["sd"] is None else f"{scale * stat['sd']:.{digits}f}"
@@ -120,12 +121,15 @@ def render(summary: dict) -> str:
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for combo in summary["combinations"]:
         row = [combo["grid"][key] for key in keys] if keys else [combo["combination"]]
-        row += [f"{combo['finished']}/{combo['runs']}", _cell(combo["test_accuracy"], 100),
-                _cell(combo["best_epoch"], digits=1), _cell(combo["epochs"], digits=1)]
+        row += [f"{combo['finished']}/{combo['runs']}",
+                mean_sd_cell(combo["test_accuracy"], 100),
+                mean_sd_cell(combo["best_epoch"], digits=1),
+                mean_sd_cell(combo["epochs"], digits=1)]
         for timed in combo["time_to_accuracy"]:
             partial = ("" if timed["reached"] == combo["finished"]
                        else f" [{timed['reached']}/{combo['finished']}]")
-            row += [_cell(timed["epoch"], digits=1) + partial, _cell(timed["seconds"])]
+            row += [mean_sd_cell(timed["epoch"], digits=1) + partial,
+                    mean_sd_cell(timed["seconds"])]
         lines.append("| " + " | ".join(row) + " |")
     if thresholds:
         lines += ["", "Epochs and seconds to an accuracy: until validation accuracy first "

@@ -82,7 +82,7 @@ class Experiment:
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """The configured optimizer. Adam runs torch's fused kernel (one pass over each
-    parameter: 1.3 against 9.9 ms a step for the dense MNIST net's 2.7 M weights here)."""
+    parameter instead of several)."""
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -258,20 +258,15 @@ def _without_shared_feedback(state: dict, network: Network) -> dict:
     """An optimizer state written before tied learning feedback weights were held as the
     forward weights themselves (one entry per parameter then, the feedback's a copy of the
     forward weight's), reduced to one entry per distinct parameter. Others unchanged."""
-    named = [(name, p) for name, p in network.named_parameters(remove_duplicate=False)
-             if p.requires_grad]
-    distinct = {id(p) for _, p in named}
+    params = [p for _, p in network.named_parameters(remove_duplicate=False)
+              if p.requires_grad]
+    first = {id(p): index for index, p in reversed(list(enumerate(params)))}
+    keep = sorted(first.values())
     groups = state.get("param_groups") if isinstance(state, dict) else None
-    if len(named) == len(distinct) or not isinstance(groups, list) or len(groups) != 1 or (
-        len(groups[0].get("params", ())) != len(named)
+    if len(keep) == len(params) or not isinstance(groups, list) or len(groups) != 1 or (
+        len(groups[0].get("params", ())) != len(params)
     ):
         return state
-    seen: set[int] = set()
-    keep = []
-    for index, (_, p) in enumerate(named):
-        if id(p) not in seen:
-            seen.add(id(p))
-            keep.append(index)
     old_state = state.get("state", {})
     return {"state": {new: old_state[old] for new, old in enumerate(keep) if old in old_state},
             "param_groups": [{**groups[0], "params": list(range(len(keep)))}]}
