@@ -3,7 +3,7 @@
 An experiment is a dataset, a network description, a learning rule, an optimizer,
 a learning-rate schedule and training settings::
 
-    dataset: {name: digits, val_fraction: 0.1}
+    dataset: {name: digits, val_fraction: 0.1, shift: 0}
     network: {substrate: rate, init: {...}, layers: [...]}
     rule: brainprop            # or ebp, or {name: brainprop, epsilon: 0.02, ...}
     optimizer: {name: sgd, lr: 0.1, momentum: 0.0, weight_decay: 0.0}
@@ -41,6 +41,8 @@ class DatasetConfig:
     limit: int | None = None
     classes: Any = None
     """None (all classes) or a list of class labels to keep in every split."""
+    shift: int = 0
+    """Training images move by a random (dy, dx) of up to this many pixels each (0: off)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def _check_values(config: ExperimentConfig) -> None:
         (0.0 <= config.dataset.val_fraction < 1.0, "dataset.val_fraction", "a number in [0, 1)"),
         (config.dataset.limit is None or config.dataset.limit > 0, "dataset.limit",
          "a positive integer"),
+        (config.dataset.shift >= 0, "dataset.shift", "an integer >= 0 (0: no shifts)"),
         (config.optimizer.name in OPTIMIZERS, "optimizer.name", f"one of {', '.join(OPTIMIZERS)}"),
         (config.optimizer.lr > 0, "optimizer.lr", "a positive number"),
         (config.optimizer.momentum >= 0, "optimizer.momentum", "a number >= 0"),

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from neuroprop.data.augment import random_shift
 from neuroprop.errors import NeuropropError
 
 
@@ -53,26 +54,25 @@ class Split:
         return self.y.shape[0]
 
     def batches(self, batch_size: int, shuffle: bool,
-                generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor,
-                                                                            torch.Tensor]]:
+                generator: torch.Generator | None = None,
+                shift: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x_raw * scale as float32, y)`` batches covering every sample once.
 
         The last batch holds the remainder. With ``shuffle`` the order is a fresh
-        ``torch.randperm`` drawn from ``generator`` (the global RNG when None).
+        ``torch.randperm`` drawn from ``generator`` (the global RNG when None). With
+        ``shift`` > 0 each image moves by up to ``shift`` pixels
+        (``neuroprop.data.augment.random_shift``, offsets drawn from the same generator).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise NeuropropError(f"batch size must be a positive integer, got {batch_size!r}; "
                                  "set it to 1 or more")
         n = len(self)
-        if shuffle:
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n, batch_size):
-                index = order[start:start + batch_size]
-                yield self.x[index].float().mul_(self.scale), self.y[index]
-        else:
-            for start in range(0, n, batch_size):
-                stop = start + batch_size
-                yield self.x[start:stop].float().mul_(self.scale), self.y[start:stop]
+        order = torch.randperm(n, generator=generator) if shuffle else None
+        for start in range(0, n, batch_size):
+            index = slice(start, start + batch_size) if order is None else (
+                order[start:start + batch_size])
+            x = random_shift(self.x[index], shift, generator)
+            yield x.float().mul_(self.scale), self.y[index]
 
 
 @dataclass

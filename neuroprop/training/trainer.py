@@ -90,6 +90,10 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> to
 
 def _network_and_rule(config: ExperimentConfig, input_shape: tuple[int, int, int],
                       num_classes: int) -> tuple[NetworkSpec, RuleOptions]:
+    shift, smallest = config.dataset.shift, min(input_shape[1:])
+    if shift >= smallest:
+        raise NeuropropError(f"dataset.shift: {shift} pixels would move a {smallest}-pixel "
+                             f"image out of view; use 0 to {smallest - 1} (1-2 is usual)")
     spec = parse_network(config.network, input_shape, num_classes)
     options = rule_options_from_config(config.rule)
     check_substrate(options, spec.substrate)
@@ -160,7 +164,8 @@ def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
     start = time.perf_counter()
     reward = loss = 0.0
     count = 0
-    batches = exp.dataset.train.batches(cfg.batch_size, shuffle=True, generator=generator)
+    batches = exp.dataset.train.batches(cfg.batch_size, shuffle=True, generator=generator,
+                                        shift=exp.config.dataset.shift)
     total = math.ceil(len(exp.dataset.train) / cfg.batch_size)
     bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
                disable=None if progress is None else not progress, file=sys.stderr)

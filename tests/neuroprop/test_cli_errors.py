@@ -136,6 +136,8 @@ def test_a_disk_that_fills_during_the_lava_run_is_one_line_with_the_results(
     ("network.layers=[{type: dense, units: 5000000}, {type: output}]",
      "network.layers[0].units: the layer would hold 320,000,000 weights, more than "
      "268,435,456"),
+    ("dataset.shift=8", "dataset.shift: 8 pixels would move a 8-pixel image out of view; use "
+     "0 to 7"),
 ])
 def test_out_of_range_settings_are_refused(tmp_path, capsys, override, message):
     assert main(["train", "--run-dir", str(tmp_path / "run"), "--no-progress", override]) == 2

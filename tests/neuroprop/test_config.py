@@ -62,6 +62,7 @@ def test_time_to_accuracy_takes_one_threshold_or_a_list():
     ({"network": NET, "training": "fast"}, "training: expected a mapping"),
     ({"network": NET, "dataset": {"classes": [1, 1]}}, "dataset.classes: expected null or a"),
     ({"network": NET, "dataset": {"classes": "0-4"}}, "dataset.classes: expected null or a"),
+    ({"network": NET, "dataset": {"shift": -1}}, "dataset.shift: expected an integer >= 0"),
     ({"network": NET, "training": {"time_to_accuracy": [0.5, 0]}},
      "training.time_to_accuracy: expected accuracies in"),
     ({"network": NET, "training": {"time_to_accuracy": None}},

@@ -61,7 +61,7 @@ def test_bptt_trains_the_spiking_net_and_ebp_refuses_it(tmp_path, capsys):
 
 
 def test_resume_after_interrupt_ends_where_the_uninterrupted_run_ends(tmp_path, monkeypatch):
-    config = load_config(overrides=SHORT)
+    config = load_config(overrides=[*SHORT, "dataset.shift=1"])  # shifts come from the saved RNG
     full = Trainer(config, tmp_path / "full", progress=False).run()
 
     calls = {"n": 0}
@@ -85,6 +85,18 @@ def test_resume_after_interrupt_ends_where_the_uninterrupted_run_ends(tmp_path, 
         assert resumed[key] == full[key]
     full_state, cut_state = _final_state(tmp_path / "full"), _final_state(tmp_path / "cut")
     assert all(torch.equal(full_state[k], cut_state[k]) for k in full_state)
+
+
+def test_shifted_training_images_train_a_different_net_that_still_learns(tmp_path):
+    settings = ["training.max_epochs=30", "training.patience=null"]
+    plain = Trainer(load_config(overrides=settings), tmp_path / "plain", progress=False).run()
+    shifted = Trainer(load_config(overrides=[*settings, "dataset.shift=1"]),
+                      tmp_path / "shift", progress=False).run()
+    # a 1-pixel shift is an eighth of an 8x8 digit: harder, still far above chance (0.1)
+    assert plain["test_accuracy"] >= 0.9 and shifted["test_accuracy"] >= 0.6, (plain, shifted)
+    plain_state, shifted_state = _final_state(tmp_path / "plain"), _final_state(tmp_path / "shift")
+    assert not any(torch.equal(plain_state[k], shifted_state[k]) for k in plain_state
+                   if k.endswith("weight"))
 
 
 def test_resume_after_sigkill_of_the_cli(tmp_path):
