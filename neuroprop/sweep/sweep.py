@@ -3,7 +3,10 @@
 A run directory is ``SWEEP_DIR/<run name>``. One that holds a ``summary.json`` is kept as
 it is (finished or diverged: not trained again); one with a checkpoint is resumed; any
 other is started. A run directory whose ``config.yaml`` differs from what the sweep now
-asks for is refused before anything starts, so that one table never mixes settings.
+asks for is refused before anything starts, so that one table never mixes settings, with
+one exception: a higher ``training.max_epochs`` extends the sweep. Runs that the old cap
+ended are resumed from their checkpoints up to the new cap; runs that early stopping
+ended are kept (their patience is spent, more epochs would not change them).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ def run_state(run: PlannedRun, run_dir: Path) -> str:
         stored = config_from_dict(raw, str(raw.get("name", "experiment"))).to_dict()
     except NeuropropError as error:
         raise NeuropropError(f"{run_dir / CONFIG}: {error}") from None
+    cap = run.config.training.max_epochs
+    if stored["training"]["max_epochs"] < cap:  # a higher cap extends the run
+        stored["training"]["max_epochs"] = cap
     difference = _first_difference(stored, run.config.to_dict())
     if difference is not None:
         key, old, new = difference
@@ -63,12 +69,22 @@ def run_state(run: PlannedRun, run_dir: Path) -> str:
                              f"{new!r}; choose another --out (or move that run away)")
     if (run_dir / SUMMARY).is_file():
         try:
-            json.loads((run_dir / SUMMARY).read_text())
+            summary = json.loads((run_dir / SUMMARY).read_text())
         except ValueError:
             raise NeuropropError(f"{run_dir / SUMMARY}: not valid JSON; move that run away "
                                  "to train it again") from None
+        if _ended_by_a_lower_cap(summary, cap) and (run_dir / CHECKPOINT).is_file():
+            return RESUMED
         return KEPT
     return RESUMED if (run_dir / CHECKPOINT).is_file() else STARTED
+
+
+def _ended_by_a_lower_cap(summary: object, cap: int) -> bool:
+    """Whether a finished run stopped at an epoch cap below ``cap`` (so it trains on)."""
+    if not isinstance(summary, dict) or summary.get("stop_reason") != "max_epochs":
+        return False
+    epochs = summary.get("epochs")
+    return isinstance(epochs, int) and epochs < cap
 
 
 def run_sweep(plan: SweepPlan, sweep_dir: Path, address: str | None = None,

@@ -1,6 +1,7 @@
 """`neuroprop sweep` on a local Ray with two workers, on digits: run directories, the mean (sd)
-summary, resume (finished runs kept untouched, an interrupted one resumed), failed runs
-reported, and bad input stopped with one line before anything starts."""
+summary, resume (finished runs kept untouched, an interrupted one resumed, capped ones
+extended by a higher cap), failed runs reported, and bad input stopped with one line before
+anything starts."""
 
 import json
 import os
@@ -14,11 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import neuroprop.sweep.sweep as sweep_module
 from neuroprop.cli import main
 from neuroprop.config import CONFIG_DIR
+from neuroprop.errors import NeuropropError
 from neuroprop.sweep.plan import plan_sweep
+from neuroprop.sweep.sweep import run_state
+from neuroprop.sweep.task import train_run
 from neuroprop.training.lock import run_lock
 from neuroprop.training.trainer import Trainer
 
@@ -152,13 +157,57 @@ def test_a_sweep_on_local_ray_summarises_resumes_and_keeps_finished_runs(tmp_pat
         summary["combinations"][:2])
     capsys.readouterr()
 
-    # A changed setting is refused before anything runs: one table never mixes settings.
-    assert main(["sweep", CONFIG, *TINY, "training.max_epochs=4", "--seeds", "0-1", "--grid",
+    # A changed setting (a lower cap among them) is refused before anything runs: one
+    # table never mixes settings.
+    assert main(["sweep", CONFIG, *TINY, "training.max_epochs=2", "--seeds", "0-1", "--grid",
                  GRID, "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"neuroprop: error: {out / RUNS[0]} was trained with training.max_epochs = 3, this "
-        "sweep sets 4; choose another --out (or move that run away)")
+        "sweep sets 2; choose another --out (or move that run away)")
     assert {name: _files(out / name) for name in RUNS} == files
+
+
+def test_a_higher_cap_extends_the_runs_it_ended_and_keeps_the_early_stopped(tmp_path):
+    out = tmp_path / "sweep"
+    # lr 1e-6 learns nothing: patience 1 ends a run after epoch 2, patience 50 runs to the cap
+    base = ["dataset.limit=300", "training.time_to_accuracy=[]", "optimizer.lr=1e-6"]
+    grid = "training.patience=50,1"
+    first = plan_sweep(CONFIG, [*base, "training.max_epochs=3"], "0", [grid])
+    for run in first.runs:
+        Trainer(run.config, out / run.name, progress=False).run()
+    capped, stalled = (out / run.name for run in first.runs)
+    assert json.loads((capped / "summary.json").read_text())["stop_reason"] == "max_epochs"
+    assert json.loads((stalled / "summary.json").read_text())["stop_reason"] == (
+        "early_stopping")
+    before = (capped / "metrics.jsonl").read_text().splitlines()[:3]
+    torch.save(torch.load(capped / "checkpoint.pt", weights_only=False)["model"],
+               tmp_path / "first.pt")
+
+    longer = plan_sweep(CONFIG, [*base, "training.max_epochs=5"], "0", [grid])
+    assert [run_state(run, out / run.name) for run in longer.runs] == ["resumed", "kept"]
+    for run in longer.runs[:1]:
+        assert train_run(run.config, str(out / run.name), None) is None
+    rows = [json.loads(line) for line in (capped / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows if row["event"] == "epoch"] == [1, 2, 3, 4, 5]
+    assert [json.loads(line) for line in before] == rows[:3]  # continued, not retrained
+    assert json.loads((capped / "summary.json").read_text())["epochs"] == 5
+    straight = tmp_path / "straight"  # the same run with the cap of 5 from the start
+    summary = Trainer(longer.runs[0].config, straight, progress=False).run()
+    assert json.loads((capped / "summary.json").read_text())["test_accuracy"] == (
+        summary["test_accuracy"])
+    extended_weights, straight_weights = (
+        torch.load(path / "checkpoint.pt", weights_only=False)["model"]
+        for path in (capped, straight))
+    assert all(torch.equal(extended_weights[k], straight_weights[k]) for k in straight_weights)
+    first_weights = torch.load(tmp_path / "first.pt", weights_only=False)
+    assert not all(torch.equal(first_weights[k], straight_weights[k]) for k in straight_weights)
+    # extended once, the run is finished at the new cap: kept from now on
+    assert run_state(longer.runs[0], capped) == "kept"
+
+    lower = plan_sweep(CONFIG, [*base, "training.max_epochs=2"], "0", [grid])
+    with pytest.raises(NeuropropError, match="was trained with training.max_epochs = 5, this "
+                                             "sweep sets 2"):
+        run_state(lower.runs[0], capped)
 
 
 def _closed_port() -> int:
