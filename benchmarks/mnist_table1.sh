@@ -8,7 +8,8 @@
 # CAP is training.max_epochs (early stopping, patience from the config, ends a run
 # before it when it can). Every seed trains both rules (--grid rule=brainprop,ebp), WORKERS
 # runs at a time, one torch thread each. Sweeps go to benchmarks/runs/table1_<net>/
-# (ignored by git; the same command resumes them); each sweep's summary.md, summary.json,
+# (ignored by git; the same command resumes them, and a higher CAP extends the runs that the
+# old cap ended); each sweep's summary.md, summary.json,
 # runs.jsonl and curves.png, the commands run and the combined table go to
 # benchmarks/results/table1/. The seconds in these tables are one-thread runs sharing the
 # machine; benchmarks/epoch_time.py measures epochs on an idle machine.

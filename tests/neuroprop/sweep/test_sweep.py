@@ -185,8 +185,11 @@ def test_a_higher_cap_extends_the_runs_it_ended_and_keeps_the_early_stopped(tmp_
 
     longer = plan_sweep(CONFIG, [*base, "training.max_epochs=5"], "0", [grid])
     assert [run_state(run, out / run.name) for run in longer.runs] == ["resumed", "kept"]
-    for run in longer.runs[:1]:
-        assert train_run(run.config, str(out / run.name), None) is None
+    threads = torch.get_num_threads()  # train_run sets a Ray worker's: restore this process's
+    try:
+        assert train_run(longer.runs[0].config, str(capped), None) is None
+    finally:
+        torch.set_num_threads(threads)
     rows = [json.loads(line) for line in (capped / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows if row["event"] == "epoch"] == [1, 2, 3, 4, 5]
     assert [json.loads(line) for line in before] == rows[:3]  # continued, not retrained
