@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from neuroprop.sweep.report import mean_sd_cell
@@ -35,19 +36,12 @@ def verdict(net: str, stat: dict) -> str:
             else f">= {TARGET[net]}: missed by {-gap:.2f}")
 
 
-def early_stops(runs_file: Path) -> dict[str, int]:
-    """Per rule, how many finished runs early stopping ended (the last record of a run
-    in the sweep's runs.jsonl is its outcome)."""
-    last = {}
-    for line in runs_file.read_text().splitlines():
-        record = json.loads(line)
-        last[record["run"]] = record
-    counts: dict[str, int] = {}
-    for record in last.values():
-        if record.get("stop_reason") == "early_stopping":
-            rule = record["grid"]["rule"]
-            counts[rule] = counts.get(rule, 0) + 1
-    return counts
+def early_stops(runs_file: Path) -> Counter[str]:
+    """Per rule, how many runs of the sweep's runs.jsonl (one record per run) early
+    stopping ended."""
+    records = map(json.loads, runs_file.read_text().splitlines())
+    return Counter(record["grid"]["rule"] for record in records
+                   if record.get("stop_reason") == "early_stopping")
 
 
 def main() -> None:
@@ -72,7 +66,7 @@ def main() -> None:
                                                 + f" [{reach98['reached']}/{combo['finished']}]")
             rows.append(
                 f"| {net} | {RULE_NAMES[rule]} | {combo['finished']}/{combo['runs']} | {cap} | "
-                f"{stopped.get(rule, 0)}/{combo['finished']} | "
+                f"{stopped[rule]}/{combo['finished']} | "
                 f"{mean_sd_cell(combo['epochs'], digits=1)} | "
                 f"{mean_sd_cell(combo['best_epoch'], digits=1)} | "
                 f"{to98} | **{mean_sd_cell(combo['test_accuracy'], 100)}** | "

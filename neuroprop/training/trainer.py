@@ -88,12 +88,19 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimizerConfig) -> to
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _network_and_rule(config: ExperimentConfig, input_shape: tuple[int, int, int],
-                      num_classes: int) -> tuple[NetworkSpec, RuleOptions]:
-    shift, smallest = config.dataset.shift, min(input_shape[1:])
+def _check_shift(shift: int, input_shape: tuple[int, int, int]) -> None:
+    """Refuse a ``dataset.shift`` that would move the dataset's images out of view."""
+    smallest = min(input_shape[1:])
     if shift >= smallest:
         raise NeuropropError(f"dataset.shift: {shift} pixels would move a {smallest}-pixel "
                              f"image out of view; use 0 to {smallest - 1} (1-2 is usual)")
+
+
+def _network_and_rule(config: ExperimentConfig, input_shape: tuple[int, int, int],
+                      num_classes: int) -> tuple[NetworkSpec, RuleOptions]:
+    """The validated network spec and rule options for the dataset's shape (the shape is
+    known here, so the dataset settings that depend on it are checked here too)."""
+    _check_shift(config.dataset.shift, input_shape)
     spec = parse_network(config.network, input_shape, num_classes)
     options = rule_options_from_config(config.rule)
     check_substrate(options, spec.substrate)

@@ -180,8 +180,7 @@ def test_a_higher_cap_extends_the_runs_it_ended_and_keeps_the_early_stopped(tmp_
     assert json.loads((stalled / "summary.json").read_text())["stop_reason"] == (
         "early_stopping")
     before = (capped / "metrics.jsonl").read_text().splitlines()[:3]
-    torch.save(torch.load(capped / "checkpoint.pt", weights_only=False)["model"],
-               tmp_path / "first.pt")
+    first_weights = torch.load(capped / "checkpoint.pt", weights_only=False)["model"]
 
     longer = plan_sweep(CONFIG, [*base, "training.max_epochs=5"], "0", [grid])
     assert [run_state(run, out / run.name) for run in longer.runs] == ["resumed", "kept"]
@@ -202,7 +201,6 @@ def test_a_higher_cap_extends_the_runs_it_ended_and_keeps_the_early_stopped(tmp_
         torch.load(path / "checkpoint.pt", weights_only=False)["model"]
         for path in (capped, straight))
     assert all(torch.equal(extended_weights[k], straight_weights[k]) for k in straight_weights)
-    first_weights = torch.load(tmp_path / "first.pt", weights_only=False)
     assert not all(torch.equal(first_weights[k], straight_weights[k]) for k in straight_weights)
     # extended once, the run is finished at the new cap: kept from now on
     assert run_state(longer.runs[0], capped) == "kept"
