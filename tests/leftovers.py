@@ -3,6 +3,7 @@ the hardware tests both use it): shared-memory segments, live child processes.""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,14 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: SIGINT's default
+    disposition, as a terminal's foreground job has it. Tests started in the background
+    of a non-interactive shell inherit SIGINT ignored, Python then never raises
+    KeyboardInterrupt, and the child would not see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition: Callable[[], object], timeout: float) -> bool:

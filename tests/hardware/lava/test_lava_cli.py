@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from leftovers import alive, descendants, segments, wait_for
+from leftovers import alive, descendants, interruptible, segments, wait_for
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[3]
 def _cli(*args: str, **options) -> subprocess.Popen:
     command = [sys.executable, "-m", "hardware.run", *args]
     return subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible, **options
     )
 
 
@@ -155,7 +156,7 @@ def test_killed_run_leaves_no_processes_or_shared_memory(
         _, stderr = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # its Lava children too
     assert process.returncode == 128 + number, stderr
     assert f"interrupted by {signal_name}" in stderr
     assert wait_for(lambda: not any(alive(pid) for pid in children), 15), children

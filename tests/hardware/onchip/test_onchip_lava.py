@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from leftovers import segments
+from leftovers import interruptible, segments
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -92,7 +92,8 @@ def _learn_cli(tmp_path: Path, learnable, trials, count: int, labels=None) -> su
          str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--out",
          str(tmp_path / "out")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=interruptible,
+        start_new_session=True)
 
 
 def test_cli_writes_the_learned_plan_trials_and_timing(learnable, trials, tmp_path,
@@ -119,7 +120,11 @@ def test_interrupted_learning_stops_lava_and_leaves_nothing(learnable, trials, t
     time.sleep(6)
     assert process.poll() is None, process.communicate()[1]
     process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # its Lava children too
     assert process.returncode == 128 + sig, stderr
     assert "Lava runtime stopped" in stderr
     assert segments() - before == set()
