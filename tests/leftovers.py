@@ -3,7 +3,9 @@ the hardware tests both use it): shared-memory segments, live child processes.""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +50,14 @@ def interruptible() -> None:
     of a non-interactive shell inherit SIGINT ignored, Python then never raises
     KeyboardInterrupt, and the child would not see the test's Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """If ``process`` (started with ``start_new_session=True``) still runs, SIGKILL its
+    whole process group, its Lava children too, and reap it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_for(condition: Callable[[], object], timeout: float) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from leftovers import alive, descendants, interruptible, segments, wait_for
+from leftovers import alive, descendants, interruptible, kill_group, segments, wait_for
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -155,8 +155,7 @@ def test_killed_run_leaves_no_processes_or_shared_memory(
             process.send_signal(number)
         _, stderr = process.communicate(timeout=90)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # its Lava children too
+        kill_group(process)
     assert process.returncode == 128 + number, stderr
     assert f"interrupted by {signal_name}" in stderr
     assert wait_for(lambda: not any(alive(pid) for pid in children), 15), children

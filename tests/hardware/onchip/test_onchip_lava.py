@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from leftovers import interruptible, segments
+from leftovers import interruptible, kill_group, segments
 
 LAVA_MISSING = "lava-nc not installed (run in .venv-lava)"
 pytest.importorskip("lava.magma.core.run_configs", reason=LAVA_MISSING)
@@ -123,8 +123,7 @@ def test_interrupted_learning_stops_lava_and_leaves_nothing(learnable, trials, t
     try:
         _, stderr = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # its Lava children too
+        kill_group(process)
     assert process.returncode == 128 + sig, stderr
     assert "Lava runtime stopped" in stderr
     assert segments() - before == set()

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from leftovers import alive, descendants, segments, wait_for
+from leftovers import alive, descendants, kill_group, segments, wait_for
 
 from neuroprop.cli import main
 from neuroprop.deploy import lava_env
@@ -119,9 +119,7 @@ def test_a_signal_to_neuroprop_stops_the_lava_run_and_leaves_nothing(export, tmp
             process.send_signal(number)
         _, stderr = process.communicate(timeout=90)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
     assert process.returncode == 128 + number
     assert stderr.splitlines() == [f"neuroprop: interrupted by {signal_name}; the Lava run "
                                    "was stopped"]
