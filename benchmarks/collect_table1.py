@@ -17,6 +17,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from neuroprop.sweep.report import mean_sd_cell
 
 PAPER = {  # net: {rule: (epochs mean, sd, accuracy mean, sd)}
@@ -36,11 +38,18 @@ def verdict(net: str, stat: dict) -> str:
             else f">= {TARGET[net]}: missed by {-gap:.2f}")
 
 
+def rule_name(grid_value: str) -> str:
+    """The rule of a ``rule=`` grid value: ``ebp``, or a map's name
+    (``{name: brainprop, epsilon: 1.0, temperature: 0.1}``)."""
+    rule = yaml.safe_load(grid_value)
+    return rule["name"] if isinstance(rule, dict) else rule
+
+
 def early_stops(runs_file: Path) -> Counter[str]:
     """Per rule, how many runs of the sweep's runs.jsonl (one record per run) early
     stopping ended."""
     records = map(json.loads, runs_file.read_text().splitlines())
-    return Counter(record["grid"]["rule"] for record in records
+    return Counter(rule_name(record["grid"]["rule"]) for record in records
                    if record.get("stop_reason") == "early_stopping")
 
 
@@ -58,7 +67,7 @@ def main() -> None:
         cap = next((o.split("=", 1)[1] for o in summary["overrides"]
                     if o.startswith("training.max_epochs=")), "config")
         for combo in summary["combinations"]:
-            rule = combo["grid"]["rule"]
+            rule = rule_name(combo["grid"]["rule"])
             epochs, epochs_sd, accuracy, accuracy_sd = PAPER[net][rule]
             reach98 = next((t for t in combo["time_to_accuracy"] if t["threshold"] == 0.98),
                            None)

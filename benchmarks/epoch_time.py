@@ -33,7 +33,9 @@ OUT = Path(__file__).resolve().parent / "results" / "epoch_time"
 def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
     experiments = {}
     for rule in RULES:
-        config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", [f"rule={rule}"])
+        # BrainProp as the config sets it (its exploration options included), EBP instead
+        overrides = [] if rule == "brainprop" else [f"rule={rule}"]
+        config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", overrides)
         experiments[rule] = build_experiment(config, data_dir)
     generators = {rule: torch.Generator().manual_seed(1) for rule in RULES}
     rows: dict[str, list[dict]] = {rule: [] for rule in RULES}

@@ -6,7 +6,8 @@
 #   e.g. bash benchmarks/mnist_table1.sh ../shared/data 0-2 2 dense:40 conv:15 loccon:8
 #
 # CAP is training.max_epochs (early stopping, patience from the config, ends a run
-# before it when it can). Every seed trains both rules (--grid rule=brainprop,ebp), WORKERS
+# before it when it can). Every seed trains both rules: the config's own BrainProp (its
+# exploration options included) and EBP (--grid rule=<the config's rule>,ebp), WORKERS
 # runs at a time, one torch thread each. Sweeps go to benchmarks/runs/table1_<net>/
 # (ignored by git; the same command resumes them, and a higher CAP extends the runs that the
 # old cap ended); each sweep's summary.md, summary.json,
@@ -23,9 +24,11 @@ mkdir -p "$results" benchmarks/runs
 echo "bash benchmarks/mnist_table1.sh $data_dir $seeds $workers $*" >> "$results/commands.txt"
 for item in "$@"; do
     net=${item%%:*} cap=${item#*:}
-    .venv/bin/neuroprop sweep "configs/mnist_${net}.yaml" "training.max_epochs=$cap" \
+    config="configs/mnist_${net}.yaml"
+    brainprop=$(.venv/bin/python benchmarks/config_rule.py "$config")
+    .venv/bin/neuroprop sweep "$config" "training.max_epochs=$cap" \
         --data-dir "$data_dir" --seeds "$seeds" --workers "$workers" \
-        --out "benchmarks/runs/table1_${net}" --grid rule=brainprop,ebp
+        --out "benchmarks/runs/table1_${net}" --grid "rule=$brainprop,ebp"
     mkdir -p "$results/$net"
     for file in summary.md summary.json runs.jsonl curves.png; do
         cp "benchmarks/runs/table1_${net}/$file" "$results/$net/"
