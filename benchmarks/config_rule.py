@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import sys
 
+import yaml
+
 from neuroprop.config import load_config
 
 
 def rule_value(rule: str | dict) -> str:
     if isinstance(rule, str):
         return rule
-    return "{" + ", ".join(f"{key}: {value}" for key, value in rule.items()) + "}"
+    return yaml.safe_dump(rule, default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
 if __name__ == "__main__":
