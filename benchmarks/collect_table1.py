@@ -17,8 +17,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
+from neuroprop.config import parse_override
+from neuroprop.rules.registry import rule_options_from_config
 from neuroprop.sweep.report import mean_sd_cell
 
 PAPER = {  # net: {rule: (epochs mean, sd, accuracy mean, sd)}
@@ -41,8 +41,7 @@ def verdict(net: str, stat: dict) -> str:
 def rule_name(grid_value: str) -> str:
     """The rule of a ``rule=`` grid value: ``ebp``, or a map's name
     (``{name: brainprop, epsilon: 1.0, temperature: 0.1}``)."""
-    rule = yaml.safe_load(grid_value)
-    return rule["name"] if isinstance(rule, dict) else rule
+    return rule_options_from_config(parse_override(f"rule={grid_value}")[1]).name
 
 
 def early_stops(runs_file: Path) -> Counter[str]:
