@@ -3,8 +3,13 @@
     python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense conv loccon \
         dense_reference conv_reference
 
+    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 \
+        --precision float32 bfloat16 dense
+
 For each net (configs/mnist_<net>.yaml: neuroprop's settings, or the reference code's with
-the suffix ``_reference``) both rules train ``--epochs`` full epochs,
+the suffix ``_reference``) and each ``--precision`` (``network.precision``: float32, the
+configs' own, or bfloat16 operands for the products) both rules train ``--epochs`` full
+epochs,
 interleaved (BrainProp epoch 1, EBP epoch 1, BrainProp epoch 2, ...) so that any drift
 in the machine's load hits both alike. An epoch's time is the training pass plus the
 validation pass, as in summary.json. Writes benchmarks/results/epoch_time/README.md and
@@ -22,6 +27,7 @@ from pathlib import Path
 import torch
 
 from neuroprop.config import CONFIG_DIR, load_config
+from neuroprop.network.spec import PRECISIONS
 from neuroprop.training.trainer import build_experiment, train_epoch
 
 RULES = ("brainprop", "ebp")
@@ -30,11 +36,17 @@ NETS = [f"{net}{suffix}" for suffix in ("", "_reference") for net in ("dense", "
 OUT = Path(__file__).resolve().parent / "results" / "epoch_time"
 
 
-def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
+def label(net: str, precision: str) -> str:
+    return net if precision == "float32" else f"{net} ({precision})"
+
+
+def time_net(net: str, precision: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
     experiments = {}
     for rule in RULES:
         # BrainProp as the config sets it (its exploration options included), EBP instead
-        overrides = [] if rule == "brainprop" else [f"rule={rule}"]
+        overrides = [f"network.precision={precision}"]
+        if rule != "brainprop":
+            overrides.append(f"rule={rule}")
         config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", overrides)
         experiments[rule] = build_experiment(config, data_dir)
     generators = {rule: torch.Generator().manual_seed(1) for rule in RULES}
@@ -43,7 +55,7 @@ def time_net(net: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
         for rule in RULES:
             row = train_epoch(experiments[rule], generators[rule], epoch, progress=False)
             rows[rule].append(row)
-            print(f"{net} {rule} epoch {epoch}: {row['seconds']:.2f} s "
+            print(f"{label(net, precision)} {rule} epoch {epoch}: {row['seconds']:.2f} s "
                   f"(train {row['train_seconds']:.2f} s), val {row['val_accuracy']:.4f}",
                   flush=True)
     return rows
@@ -54,12 +66,17 @@ def main() -> None:
     parser.add_argument("nets", nargs="+", choices=NETS)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"])
     args = parser.parse_args()
-    results = {net: time_net(net, args.data_dir, args.epochs) for net in args.nets}
+    results = {(net, precision): time_net(net, precision, args.data_dir, args.epochs)
+               for net in args.nets for precision in args.precision}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "epoch_time.json").write_text(json.dumps(results, indent=2) + "\n")
+    (OUT / "epoch_time.json").write_text(json.dumps(
+        {label(*key): rows for key, rows in results.items()}, indent=2) + "\n")
+    precision = ("" if args.precision == ["float32"]
+                 else f"--precision {' '.join(args.precision)} ")
     command = (f"python benchmarks/epoch_time.py --data-dir {args.data_dir} "
-               f"--epochs {args.epochs} {' '.join(args.nets)}")
+               f"--epochs {args.epochs} {precision}{' '.join(args.nets)}")
     lines = [
         "# Seconds per MNIST epoch (training + validation pass), BrainProp vs EBP",
         "",
@@ -72,10 +89,11 @@ def main() -> None:
         "| net | batch | optimizer | BrainProp s/epoch | EBP s/epoch | BrainProp / EBP |",
         "|---|---|---|---|---|---|",
     ]
-    for net, rows in results.items():
+    for (net, precision), rows in results.items():
         median = {rule: statistics.median(r["seconds"] for r in rows[rule]) for rule in RULES}
         config = load_config(CONFIG_DIR / f"mnist_{net}.yaml")
-        lines.append(f"| {net} | {config.training.batch_size} | {config.optimizer.name} | "
+        lines.append(f"| {label(net, precision)} | {config.training.batch_size} | "
+                     f"{config.optimizer.name} | "
                      f"{median['brainprop']:.2f} | {median['ebp']:.2f} | "
                      f"{median['brainprop'] / median['ebp']:.2f} |")
     (OUT / "README.md").write_text("\n".join(lines) + "\n")

@@ -47,6 +47,8 @@ from neuroprop.network.spec import (
 from neuroprop.neurons import State, Trace, build_neuron
 
 CHANNELS_LAST = torch.channels_last
+OPERAND_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+"""``network.precision`` -> the dtype products take their operands in (None: as stored)."""
 NO_FEEDBACK_WEIGHTS = ("this network has no feedback weights; build it with FeedbackOptions "
                        "(rule brainprop) to use the feedback pass")
 
@@ -62,6 +64,22 @@ def init_weight_(weight: Tensor, init: InitSpec) -> Tensor:
 def batch_view(scale: Tensor, like: Tensor) -> Tensor:
     """``scale`` (B,) shaped to broadcast over ``like`` (B, ...)."""
     return scale.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _positions_first(x: Tensor) -> Tensor:
+    """(B, C, L) -> (L, B, C), contiguous. One 2-d transpose of the (B*C, L) matrix:
+    torch copies that in cache-sized blocks, several times faster than the equivalent
+    3-d permute (which a locally connected layer would otherwise do every batch)."""
+    batch, channels, positions = x.shape
+    return x.reshape(batch * channels, positions).t().contiguous().view(
+        positions, batch, channels)
+
+
+def _positions_last(x: Tensor) -> Tensor:
+    """(L, B, C) -> (B, C, L), contiguous: the inverse of ``_positions_first``."""
+    positions, batch, channels = x.shape
+    return x.reshape(positions, batch * channels).t().contiguous().view(
+        batch, channels, positions)
 
 
 class LocalLayer(nn.Module):
@@ -140,14 +158,26 @@ class WeightLayer(LocalLayer):
     ``_transpose`` (through the feedback weights, for ``propagate``). Dense and locally
     connected updates are written into a buffer reused every step (no allocation on the
     hot path): clone a ``.grad`` to keep it.
+
+    ``precision`` bfloat16 (``network.precision``) gives those three maps bfloat16
+    operands (activations, feedback, weights; rounded to 8 significant bits) and returns
+    their results in float32: the kernels accumulate in float32 and, on CPUs with
+    bfloat16 dot-product instructions (AVX512-BF16, AMX), run several times faster than
+    float32 products. Weights, updates, optimizer state, neurons and every element-wise
+    step stay float32. The output layer always computes in float32: the
+    reward-prediction error r - Q must resolve Q near the reward, where bfloat16 rounds
+    by up to 0.4 %. Under ``torch.no_grad`` (the local rule, evaluation) a weight is cast
+    once per optimizer step and shared by the forward and the feedback pass.
     """
 
     cache_names = ("pre", "_post", "_gate", "_state", "_trace", "_window")
 
     def __init__(self, spec: WeightLayerSpec, init: InitSpec,
-                 feedback: FeedbackOptions | None) -> None:
+                 feedback: FeedbackOptions | None, precision: str = "float32") -> None:
         super().__init__(spec)
         self.neuron = build_neuron(spec.neuron)
+        self.operand_dtype = None if spec.type == "output" else OPERAND_DTYPES[precision]
+        self._cast: tuple[Tensor, int, Tensor] | None = None  # (weight, version, operand)
         self.weight = nn.Parameter(init_weight_(torch.empty(spec.weight_shape), init))
         self.feedback_weight: nn.Parameter | None = None
         if feedback is not None and feedback.init == "tied" and feedback.learn:
@@ -165,6 +195,27 @@ class WeightLayer(LocalLayer):
         self._trace: Trace | None = None
         self._window: Trace | None = None
         self._grad_buffer: Tensor | None = None
+
+    # -- operands and results of the products (``precision``) ------------------------------
+    def _operand(self, x: Tensor) -> Tensor:
+        """An activation or feedback signal as a product's operand."""
+        return x if self.operand_dtype is None else x.to(self.operand_dtype)
+
+    def _weight_operand(self, weight: Tensor) -> Tensor:
+        """A weight as a product's operand; without autograd, cast once per optimizer step
+        (an in-place update bumps the weight's version, which renews the cast)."""
+        if self.operand_dtype is None:
+            return weight
+        if torch.is_grad_enabled() and weight.requires_grad:
+            return weight.to(self.operand_dtype)
+        cast = self._cast
+        if cast is None or cast[0] is not weight or cast[1] != weight._version:
+            cast = self._cast = (weight, weight._version, weight.detach().to(self.operand_dtype))
+        return cast[2]
+
+    def _result(self, x: Tensor) -> Tensor:
+        """A product's result in the weights' dtype (float32)."""
+        return x.to(self.weight.dtype)
 
     # -- the synapse type (subclasses) ---------------------------------------------------
     def current(self, x: Tensor) -> Tensor:
@@ -228,15 +279,15 @@ class WeightLayer(LocalLayer):
         """W.grad = sum_b scale_b post_b (outer) pre_b (``post`` is scaled in place)."""
         if self.pre is None:
             raise self._missing_cache()
-        return {"weight": self._outer(post.mul_(batch_view(scale, post)))}
+        return {"weight": self._result(self._outer(post.mul_(batch_view(scale, post))))}
 
     def _reused_buffer(self) -> Tensor:
-        """A weight-shaped buffer for the update, kept from step to step."""
+        """A weight-shaped buffer for the update (in the operands' dtype), kept from step
+        to step."""
+        dtype = self.operand_dtype or self.weight.dtype
         buffer = self._grad_buffer
-        if buffer is None or buffer.dtype != self.weight.dtype or (
-            buffer.device != self.weight.device
-        ):
-            buffer = self._grad_buffer = torch.empty_like(self.weight)
+        if buffer is None or buffer.dtype != dtype or buffer.device != self.weight.device:
+            buffer = self._grad_buffer = torch.empty_like(self.weight, dtype=dtype)
         return buffer
 
 
@@ -244,13 +295,14 @@ class Dense(WeightLayer):
     """a = y_pre W^T, W (out, in). Also the output layer."""
 
     def current(self, x: Tensor) -> Tensor:
-        return x.matmul(self.weight.t())
+        return self._result(self._operand(x).matmul(self._weight_operand(self.weight).t()))
 
     def _outer(self, post: Tensor) -> Tensor:
-        return torch.mm(post.t(), self.pre, out=self._reused_buffer())
+        return torch.mm(self._operand(post).t(), self._operand(self.pre),
+                        out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        return torch.mm(post, weight)
+        return self._result(torch.mm(self._operand(post), self._weight_operand(weight)))
 
 
 class Conv2d(WeightLayer):
@@ -268,20 +320,20 @@ class Conv2d(WeightLayer):
     38 ms for that transposed convolution.
     """
 
-    def __init__(self, spec: Conv2dSpec, init: InitSpec, feedback: FeedbackOptions | None
-                 ) -> None:
-        super().__init__(spec, init, feedback)
+    def __init__(self, spec: Conv2dSpec, init: InitSpec, feedback: FeedbackOptions | None,
+                 precision: str = "float32") -> None:
+        super().__init__(spec, init, feedback, precision)
         self.stride = spec.stride
         self.padding = spec.padding
         self._layout: tuple[Tensor, Tensor] | None = None  # (input, channels-last input)
 
     def current(self, x: Tensor) -> Tensor:
-        x = x.contiguous(memory_format=CHANNELS_LAST)
-        a = F.conv2d(x, self.weight.contiguous(memory_format=CHANNELS_LAST), None,
-                     self.stride, self.padding)
+        x = self._operand(x).contiguous(memory_format=CHANNELS_LAST)
+        weight = self._weight_operand(self.weight).contiguous(memory_format=CHANNELS_LAST)
+        a = F.conv2d(x, weight, None, self.stride, self.padding)
         # oneDNN returns NCHW when C = 1 makes the layouts ambiguous: keep one layout,
         # mixed layouts make every elementwise op downstream several times slower
-        return a.contiguous(memory_format=CHANNELS_LAST)
+        return self._result(a).contiguous(memory_format=CHANNELS_LAST)
 
     def forward(self, x: Tensor, cache: bool) -> Tensor:
         return super().forward(x.contiguous(memory_format=CHANNELS_LAST), cache)
@@ -301,14 +353,16 @@ class Conv2d(WeightLayer):
         return super().gate_(phi.contiguous(memory_format=CHANNELS_LAST))
 
     def _outer(self, post: Tensor) -> Tensor:
-        return torch.nn.grad.conv2d_weight(self.pre, self.weight.shape, post, self.stride,
-                                           self.padding).contiguous()
+        return torch.nn.grad.conv2d_weight(
+            self._operand(self.pre), self.weight.shape, self._operand(post), self.stride,
+            self.padding).contiguous()
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        return torch.nn.grad.conv2d_input(
+        return self._result(torch.nn.grad.conv2d_input(
             (post.shape[0], *self.spec.in_shape),
-            weight.contiguous(memory_format=CHANNELS_LAST), post, self.stride, self.padding,
-        )
+            self._weight_operand(weight).contiguous(memory_format=CHANNELS_LAST),
+            self._operand(post), self.stride, self.padding,
+        ))
 
 
 class LocallyConnected2d(WeightLayer):
@@ -324,9 +378,9 @@ class LocallyConnected2d(WeightLayer):
     overlapping windows). The cached presynaptic factor is kept as columns (L, B, K).
     """
 
-    def __init__(self, spec: LocCon2dSpec, init: InitSpec, feedback: FeedbackOptions | None
-                 ) -> None:
-        super().__init__(spec, init, feedback)
+    def __init__(self, spec: LocCon2dSpec, init: InitSpec, feedback: FeedbackOptions | None,
+                 precision: str = "float32") -> None:
+        super().__init__(spec, init, feedback, precision)
         self.kernel = spec.kernel
         self.stride = spec.stride
         self.in_hw = spec.in_shape[1:]
@@ -334,11 +388,11 @@ class LocallyConnected2d(WeightLayer):
 
     def _columns(self, x: Tensor) -> Tensor:
         """(L, B, K), contiguous: both batched matmuls that use it run faster."""
-        return F.unfold(x, self.kernel, stride=self.stride).permute(2, 0, 1).contiguous()
+        return _positions_first(F.unfold(self._operand(x), self.kernel, stride=self.stride))
 
     def _from_columns(self, cols: Tensor) -> Tensor:
-        out = torch.bmm(cols, self.weight.transpose(1, 2))  # (L, B, O)
-        return out.permute(1, 2, 0).reshape(cols.shape[1], *self.out_shape)
+        out = torch.bmm(cols, self._weight_operand(self.weight).transpose(1, 2))  # (L, B, O)
+        return self._result(_positions_last(out).view(cols.shape[1], *self.out_shape))
 
     def current(self, x: Tensor) -> Tensor:
         return self._from_columns(self._columns(x))
@@ -355,16 +409,18 @@ class LocallyConnected2d(WeightLayer):
             self.pre = self._columns(self.pre)
 
     def _by_position(self, post: Tensor) -> Tensor:
-        """(B, O, out_h, out_w) -> (L, B, O)."""
-        return post.reshape(post.shape[0], self.out_shape[0], -1).permute(2, 0, 1)
+        """(B, O, out_h, out_w) -> (L, B, O), contiguous, as a product's operand."""
+        return _positions_first(self._operand(post).reshape(post.shape[0],
+                                                             self.out_shape[0], -1))
 
     def _outer(self, post: Tensor) -> Tensor:
         return torch.bmm(self._by_position(post).transpose(1, 2), self.pre,
                          out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        pcols = torch.bmm(self._by_position(post).contiguous(), weight)  # (L, B, K)
-        return F.fold(pcols.permute(1, 2, 0), self.in_hw, self.kernel, stride=self.stride)
+        pcols = torch.bmm(self._by_position(post), self._weight_operand(weight))  # (L, B, K)
+        return self._result(F.fold(_positions_last(pcols), self.in_hw, self.kernel,
+                                   stride=self.stride))
 
 
 class LocalGainNorm(LocalLayer):
@@ -513,11 +569,12 @@ LAYER_CLASSES: dict[str, Any] = {
 
 
 def build_layer(
-    spec: LayerSpec, init: InitSpec, feedback: FeedbackOptions | None
+    spec: LayerSpec, init: InitSpec, feedback: FeedbackOptions | None,
+    precision: str = "float32",
 ) -> LocalLayer:
-    """The torch layer for one layer spec."""
+    """The torch layer for one layer spec (``precision``: ``network.precision``)."""
     layer_class = LAYER_CLASSES[spec.type]
     if isinstance(spec, WeightLayerSpec):
-        return layer_class(spec, init, feedback)
+        return layer_class(spec, init, feedback, precision)
     return layer_class(spec)
 

@@ -40,7 +40,7 @@ class Network(nn.Module):
         super().__init__()
         self.spec = spec
         self.feedback_options = feedback
-        self.layers = nn.ModuleList(build_layer(layer, spec.init, feedback)
+        self.layers = nn.ModuleList(build_layer(layer, spec.init, feedback, spec.precision)
                                     for layer in spec.layers)
 
     def forward(self, x: Tensor, cache: bool | None = None) -> Tensor:

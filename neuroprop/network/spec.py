@@ -5,8 +5,11 @@ shape arithmetic of the whole stack, and raises ``NeuropropError`` with the key 
 first problem (``network.layers[2].kernel: expected a positive integer, got 'x'``).
 
 Network keys: ``substrate`` (rate | spiking), ``init``, ``layers``, ``neuron`` (the default
-neuron of the hidden weight layers: relu for rate nets, lif for spiking ones), and for
-spiking nets ``timesteps`` (T >= 1, default 16) and ``encoding`` (constant | bernoulli).
+neuron of the hidden weight layers: relu for rate nets, lif for spiking ones),
+``precision`` (float32 | bfloat16: the operands of the hidden weight layers' matrix
+products and convolutions, see ``neuroprop.network.layers.WeightLayer``; default float32),
+and for spiking nets ``timesteps`` (T >= 1, default 16) and ``encoding`` (constant |
+bernoulli).
 
 Layer types (shapes are C,H,W for spatial layers, (N,) after flattening):
 
@@ -42,7 +45,8 @@ SUBSTRATES = ("rate", "spiking")
 ENCODINGS = ("constant", "bernoulli")
 DEFAULT_TIMESTEPS = 16
 SPIKING_KEYS = ("timesteps", "encoding")
-NETWORK_KEYS = ("substrate", "init", "layers", "neuron", *SPIKING_KEYS)
+PRECISIONS = ("float32", "bfloat16")
+NETWORK_KEYS = ("substrate", "init", "layers", "neuron", "precision", *SPIKING_KEYS)
 WEIGHT_LAYER_TYPES = ("dense", "conv2d", "loccon2d", "output")
 RATE_ONLY_LAYERS = {
     "batchnorm": "a batch statistic has no meaning per time step",
@@ -236,8 +240,9 @@ class FlattenSpec(LayerSpec):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A whole network: substrate, weight init, the layer stack with its shapes and, for
-    spiking nets, the trial length ``timesteps`` and the input ``encoding``."""
+    """A whole network: substrate, weight init, the layer stack with its shapes, the
+    ``precision`` of the synapses' products and, for spiking nets, the trial length
+    ``timesteps`` and the input ``encoding``."""
 
     substrate: str
     init: InitSpec
@@ -246,6 +251,7 @@ class NetworkSpec:
     num_classes: int
     timesteps: int = 1
     encoding: str = "constant"
+    precision: str = "float32"
 
     @property
     def spiking(self) -> bool:
@@ -260,6 +266,8 @@ class NetworkSpec:
         }
         if self.spiking:
             section.update(timesteps=self.timesteps, encoding=self.encoding)
+        if self.precision != "float32":
+            section["precision"] = self.precision
         return section
 
 
@@ -281,6 +289,10 @@ def parse_network(
         raise NeuropropError(
             f"network.substrate: expected one of {', '.join(SUBSTRATES)}, got {substrate!r}"
         )
+    precision = section.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise NeuropropError(f"network.precision: expected one of {', '.join(PRECISIONS)}, "
+                             f"got {precision!r}")
     timesteps, encoding = _parse_time(section, substrate)
     hidden_neuron = (parse_neuron(section["neuron"], "network.neuron", substrate, "hidden")
                      if "neuron" in section else default_neuron(substrate, "hidden"))
@@ -331,6 +343,7 @@ def parse_network(
         num_classes=num_classes,
         timesteps=timesteps,
         encoding=encoding,
+        precision=precision,
     )
 
 

@@ -111,7 +111,9 @@ def test_to_dict_distinguishes_architectures() -> None:
      "network.layers[0].size: unknown key; allowed keys are type, units, neuron"),
     ({"layers": [{"type": "output"}], "optimizer": "sgd"},
      "network.optimizer: unknown key; allowed keys are substrate, init, layers, neuron, "
-         "timesteps, encoding"),
+         "precision, timesteps, encoding"),
+    ({"layers": [{"type": "output"}], "precision": "float16"},
+     "network.precision: expected one of float32, bfloat16, got 'float16'"),
     (layers_with({"type": "conv2d", "channels": 4, "kernel": 29}),
      "network.layers[0].kernel: kernel 29 is larger than the input 28 (input shape "
      "(1, 28, 28)); use a smaller kernel or more padding"),
