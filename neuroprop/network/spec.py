@@ -7,7 +7,8 @@ first problem (``network.layers[2].kernel: expected a positive integer, got 'x'`
 Network keys: ``substrate`` (rate | spiking), ``init``, ``layers``, ``neuron`` (the default
 neuron of the hidden weight layers: relu for rate nets, lif for spiking ones),
 ``precision`` (float32 | bfloat16: the operands of the hidden weight layers' matrix
-products and convolutions, see ``neuroprop.network.layers.WeightLayer``; default float32),
+products and convolutions, see ``neuroprop.network.layers.WeightLayer``; default float32;
+bfloat16 for rate nets only),
 and for spiking nets ``timesteps`` (T >= 1, default 16) and ``encoding`` (constant |
 bernoulli).
 
@@ -293,6 +294,10 @@ def parse_network(
     if precision not in PRECISIONS:
         raise NeuropropError(f"network.precision: expected one of {', '.join(PRECISIONS)}, "
                              f"got {precision!r}")
+    if precision != "float32" and substrate == "spiking":
+        raise NeuropropError(f"network.precision: {precision} is for rate nets only (near "
+                             "the threshold its rounding moves spikes, so the spike trains "
+                             "change); use float32 or substrate rate")
     timesteps, encoding = _parse_time(section, substrate)
     hidden_neuron = (parse_neuron(section["neuron"], "network.neuron", substrate, "hidden")
                      if "neuron" in section else default_neuron(substrate, "hidden"))

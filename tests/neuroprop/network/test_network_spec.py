@@ -114,6 +114,9 @@ def test_to_dict_distinguishes_architectures() -> None:
          "precision, timesteps, encoding"),
     ({"layers": [{"type": "output"}], "precision": "float16"},
      "network.precision: expected one of float32, bfloat16, got 'float16'"),
+    ({"substrate": "spiking", "layers": [{"type": "output"}], "precision": "bfloat16"},
+     "network.precision: bfloat16 is for rate nets only (near the threshold its rounding "
+     "moves spikes, so the spike trains change); use float32 or substrate rate"),
     (layers_with({"type": "conv2d", "channels": 4, "kernel": 29}),
      "network.layers[0].kernel: kernel 29 is larger than the input 28 (input shape "
      "(1, 28, 28)); use a smaller kernel or more padding"),
