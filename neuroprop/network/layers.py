@@ -166,18 +166,19 @@ class WeightLayer(LocalLayer):
     float32 products. Weights, updates, optimizer state, neurons and every element-wise
     step stay float32. The output layer always computes in float32: the
     reward-prediction error r - Q must resolve Q near the reward, where bfloat16 rounds
-    by up to 0.4 %. Under ``torch.no_grad`` (the local rule, evaluation) a weight is cast
-    once per optimizer step and shared by the forward and the feedback pass.
+    by up to 0.4 %. Each forward pass casts the weight afresh (optimizers update weights
+    in place, torch's fused Adam without bumping their version) and keeps the cast with
+    the trial, for tied feedback in the feedback pass that follows.
     """
 
-    cache_names = ("pre", "_post", "_gate", "_state", "_trace", "_window")
+    cache_names = ("pre", "_post", "_gate", "_state", "_trace", "_window", "_weight_cast")
 
     def __init__(self, spec: WeightLayerSpec, init: InitSpec,
                  feedback: FeedbackOptions | None, precision: str = "float32") -> None:
         super().__init__(spec)
         self.neuron = build_neuron(spec.neuron)
         self.operand_dtype = None if spec.type == "output" else OPERAND_DTYPES[precision]
-        self._cast: tuple[Tensor, int, Tensor] | None = None  # (weight, version, operand)
+        self._weight_cast: Tensor | None = None
         self.weight = nn.Parameter(init_weight_(torch.empty(spec.weight_shape), init))
         self.feedback_weight: nn.Parameter | None = None
         if feedback is not None and feedback.init == "tied" and feedback.learn:
@@ -201,17 +202,23 @@ class WeightLayer(LocalLayer):
         """An activation or feedback signal as a product's operand."""
         return x if self.operand_dtype is None else x.to(self.operand_dtype)
 
-    def _weight_operand(self, weight: Tensor) -> Tensor:
-        """A weight as a product's operand; without autograd, cast once per optimizer step
-        (an in-place update bumps the weight's version, which renews the cast)."""
+    def _weight_operand(self) -> Tensor:
+        """The forward weight as a product's operand (its cast kept for ``propagate``)."""
+        if self.operand_dtype is None:
+            return self.weight
+        cast = self.weight.to(self.operand_dtype)
+        self._weight_cast = cast.detach()
+        return cast
+
+    def _feedback_operand(self) -> Tensor:
+        """The feedback weight as a product's operand: tied feedback that learns reuses the
+        cast of the forward pass it follows."""
+        weight = self.feedback_weight
         if self.operand_dtype is None:
             return weight
-        if torch.is_grad_enabled() and weight.requires_grad:
-            return weight.to(self.operand_dtype)
-        cast = self._cast
-        if cast is None or cast[0] is not weight or cast[1] != weight._version:
-            cast = self._cast = (weight, weight._version, weight.detach().to(self.operand_dtype))
-        return cast[2]
+        if weight is self.weight and self._weight_cast is not None:
+            return self._weight_cast
+        return weight.to(self.operand_dtype)
 
     def _result(self, x: Tensor) -> Tensor:
         """A product's result in the weights' dtype (float32)."""
@@ -226,7 +233,8 @@ class WeightLayer(LocalLayer):
         raise NotImplementedError
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        """W^T post: what ``post`` at the outputs sends to the inputs through ``weight``."""
+        """W^T post: what ``post`` at the outputs sends to the inputs through ``weight``
+        (the feedback weight, already a product's operand)."""
         raise NotImplementedError
 
     # -- forward passes --------------------------------------------------------------------
@@ -273,7 +281,7 @@ class WeightLayer(LocalLayer):
     def propagate(self, post: Tensor) -> Tensor:
         if self.feedback_weight is None:
             raise NeuropropError(NO_FEEDBACK_WEIGHTS)
-        return self._transpose(post, self.feedback_weight)
+        return self._transpose(post, self._feedback_operand())
 
     def weight_update(self, post: Tensor, scale: Tensor) -> dict[str, Tensor]:
         """W.grad = sum_b scale_b post_b (outer) pre_b (``post`` is scaled in place)."""
@@ -295,14 +303,14 @@ class Dense(WeightLayer):
     """a = y_pre W^T, W (out, in). Also the output layer."""
 
     def current(self, x: Tensor) -> Tensor:
-        return self._result(self._operand(x).matmul(self._weight_operand(self.weight).t()))
+        return self._result(self._operand(x).matmul(self._weight_operand().t()))
 
     def _outer(self, post: Tensor) -> Tensor:
         return torch.mm(self._operand(post).t(), self._operand(self.pre),
                         out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        return self._result(torch.mm(self._operand(post), self._weight_operand(weight)))
+        return self._result(torch.mm(self._operand(post), weight))
 
 
 class Conv2d(WeightLayer):
@@ -329,7 +337,7 @@ class Conv2d(WeightLayer):
 
     def current(self, x: Tensor) -> Tensor:
         x = self._operand(x).contiguous(memory_format=CHANNELS_LAST)
-        weight = self._weight_operand(self.weight).contiguous(memory_format=CHANNELS_LAST)
+        weight = self._weight_operand().contiguous(memory_format=CHANNELS_LAST)
         a = F.conv2d(x, weight, None, self.stride, self.padding)
         # oneDNN returns NCHW when C = 1 makes the layouts ambiguous: keep one layout,
         # mixed layouts make every elementwise op downstream several times slower
@@ -360,7 +368,7 @@ class Conv2d(WeightLayer):
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
         return self._result(torch.nn.grad.conv2d_input(
             (post.shape[0], *self.spec.in_shape),
-            self._weight_operand(weight).contiguous(memory_format=CHANNELS_LAST),
+            weight.contiguous(memory_format=CHANNELS_LAST),
             self._operand(post), self.stride, self.padding,
         ))
 
@@ -391,7 +399,7 @@ class LocallyConnected2d(WeightLayer):
         return _positions_first(F.unfold(self._operand(x), self.kernel, stride=self.stride))
 
     def _from_columns(self, cols: Tensor) -> Tensor:
-        out = torch.bmm(cols, self._weight_operand(self.weight).transpose(1, 2))  # (L, B, O)
+        out = torch.bmm(cols, self._weight_operand().transpose(1, 2))  # (L, B, O)
         return self._result(_positions_last(out).view(cols.shape[1], *self.out_shape))
 
     def current(self, x: Tensor) -> Tensor:
@@ -418,7 +426,7 @@ class LocallyConnected2d(WeightLayer):
                          out=self._reused_buffer())
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
-        pcols = torch.bmm(self._by_position(post), self._weight_operand(weight))  # (L, B, K)
+        pcols = torch.bmm(self._by_position(post), weight)  # (L, B, K)
         return self._result(F.fold(_positions_last(pcols), self.in_hw, self.kernel,
                                    stride=self.stride))
 

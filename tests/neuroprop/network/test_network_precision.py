@@ -101,23 +101,32 @@ def test_the_output_layer_computes_in_float32() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
-def test_forward_after_an_optimizer_step_uses_the_new_weights(name: str) -> None:
-    """The bfloat16 copy of a weight that the forward and feedback passes share is renewed
-    by the optimizer's in-place step: the stepped net equals a fresh one with its weights."""
+@pytest.mark.parametrize("fused", [True, False], ids=["fused Adam", "Adam"])
+def test_every_pass_uses_the_weights_of_the_last_optimizer_step(name: str, fused: bool
+                                                                 ) -> None:
+    """The bfloat16 cast of a weight is made again by every forward pass (fused Adam
+    updates weights in place without bumping their version): after training steps, the
+    net's Q-values (without autograd, as evaluation runs) and its next update equal those
+    of a fresh net loaded with its weights."""
     _, half = twins(name)
-    optimizer = torch.optim.Adam(half.parameters(), lr=0.05)
+    optimizer = torch.optim.Adam(half.parameters(), lr=0.05, fused=fused)
     x = torch.rand(32, *half.spec.input_shape)
     y = torch.randint(0, NUM_CLASSES, (32,))
-    before = half.eval()(x).clone()
-    half.train()
+    rule = BrainProp(epsilon=0.3)
+    with torch.no_grad():
+        before = half.eval()(x)
     for _ in range(2):
-        grads_of_one_step(half, BrainProp(epsilon=0.3), x, y)
+        grads_of_one_step(half.train(), rule, x, y)
         optimizer.step()
     fresh = build(name, "bfloat16")
     fresh.load_state_dict(half.state_dict())
-    after = half.eval()(x)
-    assert not torch.equal(after, before)
-    assert torch.equal(after, fresh.eval()(x))
+    with torch.no_grad():
+        after = half.eval()(x)
+        assert not torch.equal(after, before)
+        assert torch.equal(after, fresh.eval()(x))
+    stepped, loaded = (grads_of_one_step(net.train(), rule, x, y) for net in (half, fresh))
+    for key, grad in loaded.items():
+        assert torch.equal(stepped[key], grad), key
 
 
 def test_precision_round_trips_through_the_spec() -> None:
