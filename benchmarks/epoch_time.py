@@ -3,8 +3,8 @@
     python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense conv loccon \
         dense_reference conv_reference
 
-    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 \
-        --precision float32 bfloat16 dense
+    python benchmarks/epoch_time.py --data-dir ../shared/data --epochs 3 dense \
+        --precision float32 bfloat16
 
 For each net (configs/mnist_<net>.yaml: neuroprop's settings, or the reference code's with
 the suffix ``_reference``) and each ``--precision`` (``network.precision``: float32, the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from neuroprop.config import CONFIG_DIR, load_config
+from neuroprop.config import CONFIG_DIR, ExperimentConfig, load_config
 from neuroprop.network.spec import PRECISIONS
 from neuroprop.training.trainer import build_experiment, train_epoch
 
@@ -40,15 +40,18 @@ def label(net: str, precision: str) -> str:
     return net if precision == "float32" else f"{net} ({precision})"
 
 
+def net_config(net: str, rule: str, precision: str) -> ExperimentConfig:
+    """configs/mnist_<net>.yaml with BrainProp as the config sets it (its exploration
+    options included) or EBP instead, in ``precision``."""
+    overrides = [f"network.precision={precision}"]
+    if rule != "brainprop":
+        overrides.append(f"rule={rule}")
+    return load_config(CONFIG_DIR / f"mnist_{net}.yaml", overrides)
+
+
 def time_net(net: str, precision: str, data_dir: str, epochs: int) -> dict[str, list[dict]]:
-    experiments = {}
-    for rule in RULES:
-        # BrainProp as the config sets it (its exploration options included), EBP instead
-        overrides = [f"network.precision={precision}"]
-        if rule != "brainprop":
-            overrides.append(f"rule={rule}")
-        config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", overrides)
-        experiments[rule] = build_experiment(config, data_dir)
+    experiments = {rule: build_experiment(net_config(net, rule, precision), data_dir)
+                   for rule in RULES}
     generators = {rule: torch.Generator().manual_seed(1) for rule in RULES}
     rows: dict[str, list[dict]] = {rule: [] for rule in RULES}
     for epoch in range(1, epochs + 1):
@@ -74,9 +77,9 @@ def main() -> None:
     (OUT / "epoch_time.json").write_text(json.dumps(
         {label(*key): rows for key, rows in results.items()}, indent=2) + "\n")
     precision = ("" if args.precision == ["float32"]
-                 else f"--precision {' '.join(args.precision)} ")
+                 else f" --precision {' '.join(args.precision)}")
     command = (f"python benchmarks/epoch_time.py --data-dir {args.data_dir} "
-               f"--epochs {args.epochs} {precision}{' '.join(args.nets)}")
+               f"--epochs {args.epochs} {' '.join(args.nets)}{precision}")
     lines = [
         "# Seconds per MNIST epoch (training + validation pass), BrainProp vs EBP",
         "",

@@ -2,11 +2,12 @@
 update) against the optimizer, and the operators that take the time.
 
     python benchmarks/profile_epoch.py --data-dir ../shared/data --batches 60 dense conv
+    python benchmarks/profile_epoch.py --data-dir ../shared/data dense --precision bfloat16
 
-For each net (configs/mnist_<net>.yaml, or ``<net>_reference``) and rule (BrainProp,
-EBP): 5 warm-up batches, then ``--batches`` timed batches (milliseconds per batch for
-``zero_grad``, ``rule.step`` and ``optimizer.step``), then 20 batches under
-torch.profiler (the 8 operators with the most self time). Writes
+For each net (configs/mnist_<net>.yaml, or ``<net>_reference``), ``--precision`` and rule
+(BrainProp as the config sets it, EBP): 5 warm-up batches, then ``--batches`` timed
+batches (milliseconds per batch for ``zero_grad``, ``rule.step`` and ``optimizer.step``),
+then 20 batches under torch.profiler (the 8 operators with the most self time). Writes
 benchmarks/results/profile/README.md. Run it on an otherwise idle machine.
 """
 
@@ -17,17 +18,18 @@ import time
 from pathlib import Path
 
 import torch
-from epoch_time import NETS, RULES
+from epoch_time import NETS, RULES, label, net_config
 from torch.profiler import ProfilerActivity, profile
 
-from neuroprop.config import CONFIG_DIR, load_config
+from neuroprop.network.spec import PRECISIONS
 from neuroprop.training.trainer import build_experiment
 
 OUT = Path(__file__).resolve().parent / "results" / "profile"
 
 
-def profile_rule(net: str, rule: str, data_dir: str, batches: int) -> list[str]:
-    config = load_config(CONFIG_DIR / f"mnist_{net}.yaml", [f"rule={rule}"])
+def profile_rule(net: str, rule: str, precision: str, data_dir: str, batches: int
+                 ) -> list[str]:
+    config = net_config(net, rule, precision)
     exp = build_experiment(config, data_dir)
     generator = torch.Generator().manual_seed(1)
     data = exp.dataset.train.batches(config.training.batch_size, shuffle=True,
@@ -60,7 +62,8 @@ def profile_rule(net: str, rule: str, data_dir: str, batches: int) -> list[str]:
     cells = ", ".join(f"{name} {1000 * value / batches:.2f}" for name, value in times.items())
     top = ", ".join(f"{e.key} {100 * e.self_cpu_time_total / total:.0f} %" for e in ops[:8])
     per_batch = 1000 * sum(times.values()) / batches
-    return [f"| {net} | {rule} | {config.optimizer.name} | {per_batch:.2f} | {cells} | {top} |"]
+    return [f"| {label(net, precision)} | {rule} | {config.optimizer.name} | {per_batch:.2f} "
+            f"| {cells} | {top} |"]
 
 
 def main() -> None:
@@ -68,14 +71,18 @@ def main() -> None:
     parser.add_argument("nets", nargs="+", choices=NETS)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"])
     args = parser.parse_args()
     rows = []
     for net in args.nets:
-        for rule in RULES:
-            rows += profile_rule(net, rule, args.data_dir, args.batches)
-            print(rows[-1], flush=True)
+        for precision in args.precision:
+            for rule in RULES:
+                rows += profile_rule(net, rule, precision, args.data_dir, args.batches)
+                print(rows[-1], flush=True)
+    precision = ("" if args.precision == ["float32"]
+                 else f" --precision {' '.join(args.precision)}")
     command = (f"python benchmarks/profile_epoch.py --data-dir {args.data_dir} "
-               f"--batches {args.batches} {' '.join(args.nets)}")
+               f"--batches {args.batches} {' '.join(args.nets)}{precision}")
     lines = ["# Where a training batch goes", "",
              f"Command (from the repository root, in .venv): `{command}`", "",
              f"{torch.get_num_threads()} torch threads, torch {torch.__version__}. "
