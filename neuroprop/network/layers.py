@@ -206,7 +206,7 @@ class WeightLayer(LocalLayer):
         self._state: State | None = None
         self._trace: Trace | None = None
         self._window: Trace | None = None
-        self._grad_buffer: Tensor | None = None
+        self._kept: dict[str, Tensor] = {}
 
     # -- operands and results of the products (``precision``) ------------------------------
     def _operand(self, x: Tensor) -> Tensor:
@@ -217,7 +217,10 @@ class WeightLayer(LocalLayer):
         """The forward weight as a product's operand (its cast kept for ``propagate``)."""
         if self.operand_dtype is None:
             return self.weight
-        cast = self.weight.to(self.operand_dtype)
+        if _records(self.weight):
+            cast = self.weight.to(self.operand_dtype)
+        else:
+            cast = self._reused_buffer("cast").copy_(self.weight)
         self._weight_cast = cast.detach()
         return cast
 
@@ -299,15 +302,20 @@ class WeightLayer(LocalLayer):
         """W.grad = sum_b scale_b post_b (outer) pre_b (``post`` is scaled in place)."""
         if self.pre is None:
             raise self._missing_cache()
-        return {"weight": self._result(self._outer(post.mul_(batch_view(scale, post))))}
+        update = self._outer(post.mul_(batch_view(scale, post)))
+        if update.dtype != self.weight.dtype:
+            update = self._reused_buffer("update", self.weight.dtype).copy_(update)
+        return {"weight": update}
 
-    def _reused_buffer(self) -> Tensor:
-        """A weight-shaped buffer for the update (in the operands' dtype), kept from step
-        to step."""
-        dtype = self.operand_dtype or self.weight.dtype
-        buffer = self._grad_buffer
-        if buffer is None or buffer.dtype != dtype or buffer.device != self.weight.device:
-            buffer = self._grad_buffer = torch.empty_like(self.weight, dtype=dtype)
+    def _reused_buffer(self, role: str, dtype: torch.dtype | None = None) -> Tensor:
+        """A weight-shaped buffer kept from step to step, one per ``role`` (the product, the
+        update in the weight's dtype, the weight's cast), in ``dtype`` (default: the
+        operands'): no weight-sized allocation on the hot path."""
+        dtype = dtype or self.operand_dtype or self.weight.dtype
+        key = f"{role} {dtype}"
+        buffer = self._kept.get(key)
+        if buffer is None or buffer.device != self.weight.device:
+            buffer = self._kept[key] = torch.empty_like(self.weight, dtype=dtype)
         return buffer
 
 
@@ -319,7 +327,7 @@ class Dense(WeightLayer):
 
     def _outer(self, post: Tensor) -> Tensor:
         return torch.mm(self._operand(post).t(), self._operand(self.pre),
-                        out=self._reused_buffer())
+                        out=self._reused_buffer("product"))
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
         return self._result(torch.mm(self._operand(post), weight))
@@ -435,7 +443,7 @@ class LocallyConnected2d(WeightLayer):
 
     def _outer(self, post: Tensor) -> Tensor:
         return torch.bmm(self._by_position(post).transpose(1, 2), self.pre,
-                         out=self._reused_buffer())
+                         out=self._reused_buffer("product"))
 
     def _transpose(self, post: Tensor, weight: Tensor) -> Tensor:
         pcols = torch.bmm(self._by_position(post), weight)  # (L, B, K)
