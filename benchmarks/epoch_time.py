@@ -40,6 +40,11 @@ def label(net: str, precision: str) -> str:
     return net if precision == "float32" else f"{net} ({precision})"
 
 
+def precision_flag(precisions: list[str]) -> str:
+    """The ``--precision`` part of a command line (none for the default float32)."""
+    return "" if precisions == ["float32"] else f" --precision {' '.join(precisions)}"
+
+
 def net_config(net: str, rule: str, precision: str) -> ExperimentConfig:
     """configs/mnist_<net>.yaml with BrainProp as the config sets it (its exploration
     options included) or EBP instead, in ``precision``."""
@@ -76,10 +81,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "epoch_time.json").write_text(json.dumps(
         {label(*key): rows for key, rows in results.items()}, indent=2) + "\n")
-    precision = ("" if args.precision == ["float32"]
-                 else f" --precision {' '.join(args.precision)}")
     command = (f"python benchmarks/epoch_time.py --data-dir {args.data_dir} "
-               f"--epochs {args.epochs} {' '.join(args.nets)}{precision}")
+               f"--epochs {args.epochs} {' '.join(args.nets)}{precision_flag(args.precision)}")
     lines = [
         "# Seconds per MNIST epoch (training + validation pass), BrainProp vs EBP",
         "",

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from epoch_time import NETS, RULES, label, net_config
+from epoch_time import NETS, RULES, label, net_config, precision_flag
 from torch.profiler import ProfilerActivity, profile
 
 from neuroprop.network.spec import PRECISIONS
@@ -79,10 +79,8 @@ def main() -> None:
             for rule in RULES:
                 rows += profile_rule(net, rule, precision, args.data_dir, args.batches)
                 print(rows[-1], flush=True)
-    precision = ("" if args.precision == ["float32"]
-                 else f" --precision {' '.join(args.precision)}")
-    command = (f"python benchmarks/profile_epoch.py --data-dir {args.data_dir} "
-               f"--batches {args.batches} {' '.join(args.nets)}{precision}")
+    command = (f"python benchmarks/profile_epoch.py --data-dir {args.data_dir} --batches "
+               f"{args.batches} {' '.join(args.nets)}{precision_flag(args.precision)}")
     lines = ["# Where a training batch goes", "",
              f"Command (from the repository root, in .venv): `{command}`", "",
              f"{torch.get_num_threads()} torch threads, torch {torch.__version__}. "

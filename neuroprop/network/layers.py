@@ -173,7 +173,7 @@ class WeightLayer(LocalLayer):
     ``precision`` bfloat16 (``network.precision``) gives those three maps bfloat16
     operands (activations, feedback, weights; rounded to 8 significant bits) and returns
     their results in float32: the kernels accumulate in float32 and, on CPUs with
-    bfloat16 dot-product instructions (AVX512-BF16, AMX), run several times faster than
+    bfloat16 dot-product instructions (AVX512-BF16, AMX), run 2-3 times faster than
     float32 products. Weights, updates, optimizer state, neurons and every element-wise
     step stay float32. The output layer always computes in float32: the
     reward-prediction error r - Q must resolve Q near the reward, where bfloat16 rounds
@@ -206,7 +206,7 @@ class WeightLayer(LocalLayer):
         self._state: State | None = None
         self._trace: Trace | None = None
         self._window: Trace | None = None
-        self._kept: dict[str, Tensor] = {}
+        self._kept: dict[tuple[str, torch.dtype], Tensor] = {}
 
     # -- operands and results of the products (``precision``) ------------------------------
     def _operand(self, x: Tensor) -> Tensor:
@@ -312,10 +312,9 @@ class WeightLayer(LocalLayer):
         update in the weight's dtype, the weight's cast), in ``dtype`` (default: the
         operands'): no weight-sized allocation on the hot path."""
         dtype = dtype or self.operand_dtype or self.weight.dtype
-        key = f"{role} {dtype}"
-        buffer = self._kept.get(key)
+        buffer = self._kept.get((role, dtype))
         if buffer is None or buffer.device != self.weight.device:
-            buffer = self._kept[key] = torch.empty_like(self.weight, dtype=dtype)
+            buffer = self._kept[role, dtype] = torch.empty_like(self.weight, dtype=dtype)
         return buffer
 
 
