@@ -66,7 +66,8 @@ class TrainingConfig:
     min_delta: float = 0.001
     seed: int = 0
     monitor_test: bool = False
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 256
+    """Samples per batch of the validation and test passes (no effect on the results)."""
     time_to_accuracy: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.98])
     """Validation accuracies whose first epoch and seconds are reported (a number or a list)."""
 

@@ -46,6 +46,7 @@ from neuroprop.rules import (
     needs_feedback,
     rule_options_from_config,
 )
+from neuroprop.training.allocator import keep_freed_memory
 from neuroprop.training.checkpoint import (
     DAMAGE,
     atomic_write_text,
@@ -165,7 +166,9 @@ def train_epoch(exp: Experiment, generator: torch.Generator, epoch: int,
                 progress: bool | None = None) -> dict:
     """One epoch of ``exp.rule`` over the shuffled training split, then the validation
     pass; returns the epoch's metrics row (``train_loss`` is NaN if training diverged).
-    ``progress``: a progress bar (None: only when stderr is a terminal)."""
+    ``progress``: a progress bar (None: only when stderr is a terminal). Sets the
+    process's allocator to keep freed memory (``neuroprop.training.allocator``)."""
+    keep_freed_memory()
     cfg = exp.config.training
     exp.network.train()
     start = time.perf_counter()
