@@ -7,8 +7,9 @@ kernel and gives heap memory above its trim threshold back; both thresholds move
 run time, and under a training step's mix of sizes they keep handing the same
 activations back and forth: each batch touches its tensors' pages anew, and the kernel
 zeroes every page on its first touch. Measured on MNIST conv BrainProp (bfloat16
-products, batch 128, 2 threads): 7,600-8,600 page faults per step and 39-44 ms a step;
-with both thresholds fixed as below, 0-100 faults and 31-32 ms.
+products, batch 128, 2 threads; benchmarks/profile_epoch.py, docs/benchmarks.md section
+2): 7,200-9,400 page faults and 37.8-46.7 ms a batch; with both thresholds fixed as
+below, 0-72 faults and 29.5-30.2 ms.
 
 ``keep_freed_memory()`` fixes the mmap threshold at 32 MiB (glibc's largest: blocks up
 to that size come from the heap) and turns trimming off (freed heap memory stays with
