@@ -16,11 +16,11 @@ import ctypes, json, resource, sys, torch
 from neuroprop.network import Network
 from neuroprop.network.spec import parse_network
 from neuroprop.rules import make_rule, needs_feedback, rule_options_from_config
-from neuroprop.training.allocator import keep_freed_memory
+from neuroprop.training.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, keep_freed_memory
 
 if "eager" in sys.argv[1]:  # glibc returning every block over 128 KiB to the kernel
     libc = ctypes.CDLL("libc.so.6")
-    assert libc.mallopt(-3, 128 * 1024) and libc.mallopt(-1, 128 * 1024)
+    assert libc.mallopt(M_MMAP_THRESHOLD, 2**17) and libc.mallopt(M_TRIM_THRESHOLD, 2**17)
 applied = keep_freed_memory() if "keep" in sys.argv[1] else None
 torch.manual_seed(0)
 torch.set_num_threads(1)
